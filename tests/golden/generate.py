@@ -1,0 +1,85 @@
+"""Regenerate tests/golden/*.npz with tf_keras (Keras 2), the oracle.
+
+Run through ``nox -s golden``. For every case in cases.py it builds the
+tf_keras model with ``weights=None``, sets the deterministic synthetic
+weights (keras_zoo_plus.synthetic, by weighted-layer position), runs the
+synthetic input and stores:
+
+* ``output``: the model's output (logits for top models), float32;
+* ``structure``: JSON of the legacy HDF5 layout tf_keras writes for this
+  model (layer names, weight names, shapes), so tests can write a weights
+  file in exactly the official layout without committing weights.
+
+Usage: python tests/golden/generate.py [CASE ...]
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+import numpy as np  # noqa: E402
+import tf_keras  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# Only NumPy modules: keep Keras 3 out of the oracle process.
+synthetic = _load("zoo_synthetic", ROOT / "keras_zoo_plus" / "synthetic.py")
+cases = _load("zoo_cases", HERE / "cases.py")
+
+
+def structure_of(model):
+    out = []
+    for layer in model.layers:
+        if layer.weights:
+            out.append(
+                [layer.name, [w.name for w in layer.weights], [list(w.shape) for w in layer.weights]]
+            )
+    return out
+
+
+def generate(case):
+    ctor, kwargs, (h, w), batch, _ = cases.CASES[case]
+    tf_keras.backend.clear_session()
+    kw = dict(kwargs)
+    kw.update(weights=None, input_shape=(h, w, 3))
+    if kw.get("include_top", True):
+        kw["classifier_activation"] = None
+    model = getattr(tf_keras.applications, ctor)(**kw)
+    synthetic.apply_synthetic_weights(model, seed=cases.SEED)
+    x = synthetic.synthetic_input((batch, h, w, 3), seed=cases.SEED)
+    y = model(x, training=False).numpy().astype("float32")
+    if not np.all(np.isfinite(y)) or float(np.std(y)) < 1e-3:
+        raise SystemExit(f"{case}: degenerate oracle output (std {np.std(y)})")
+    np.savez_compressed(
+        HERE / f"{case}.npz",
+        output=y,
+        structure=np.array(json.dumps(structure_of(model))),
+    )
+    print(f"{case}: output {y.shape} std {np.std(y):.4g} max|y| {np.abs(y).max():.4g}")
+
+
+def main(argv):
+    names = argv or list(cases.CASES)
+    unknown = [n for n in names if n not in cases.CASES]
+    if unknown:
+        raise SystemExit(f"unknown cases: {unknown}")
+    for name in names:
+        generate(name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

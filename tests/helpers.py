@@ -1,0 +1,86 @@
+"""Shared test helpers: golden data, legacy HDF5 files, comparisons."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import h5py
+import numpy as np
+
+GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
+sys.path.insert(0, str(GOLDEN))
+
+import cases as golden_cases  # noqa: E402
+
+from keras_zoo_plus import synthetic  # noqa: E402
+
+CASES = golden_cases.CASES
+SEED = golden_cases.SEED
+REL_TOL = 1e-5
+
+
+def load_golden(case):
+    with np.load(GOLDEN / f"{case}.npz") as data:
+        return data["output"], json.loads(str(data["structure"]))
+
+
+def write_legacy_h5(path, structure, arrays, *, backend="tensorflow", keras_version="2.21.0"):
+    """Write a weights file in the layout tf_keras' ``save_weights(".h5")``
+    produces (and the official files use): root attrs ``layer_names``,
+    one group per layer with attr ``weight_names`` and a dataset per
+    weight at that (possibly nested) path."""
+    with h5py.File(path, "w") as f:
+        f.attrs["backend"] = backend.encode("utf8")
+        f.attrs["keras_version"] = keras_version.encode("utf8")
+        f.attrs["layer_names"] = [name.encode("utf8") for name, _, _ in structure]
+        for (name, wnames, _), layer_arrays in zip(structure, arrays):
+            g = f.create_group(name)
+            g.attrs["weight_names"] = [w.encode("utf8") for w in wnames]
+            for wname, arr in zip(wnames, layer_arrays):
+                g.create_dataset(wname, data=arr)
+    return path
+
+
+def golden_arrays(structure, seed=SEED):
+    specs = [list(zip(wnames, shapes)) for _, wnames, shapes in structure]
+    return synthetic.synthesize(specs, seed)
+
+
+def golden_input(case, data_format="channels_last"):
+    _, _, (h, w), batch, _ = CASES[case]
+    x = synthetic.synthetic_input((batch, h, w, 3), seed=SEED)
+    return to_format(x, data_format)
+
+
+def to_format(x, data_format):
+    if data_format == "channels_first" and x.ndim == 4:
+        return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+    return x
+
+
+def from_format(y, data_format):
+    if data_format == "channels_first" and y.ndim == 4:
+        return np.transpose(y, (0, 2, 3, 1))
+    return y
+
+
+def rel_error(actual, expected):
+    """max |actual - expected| / max |expected|."""
+    actual = np.asarray(actual, dtype="float64")
+    expected = np.asarray(expected, dtype="float64")
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    return float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
+
+
+def input_shape_for(case, data_format):
+    _, _, (h, w), _, _ = CASES[case]
+    return (3, h, w) if data_format == "channels_first" else (h, w, 3)
+
+
+def run_model(model, x):
+    """Inference output of ``model`` on ``x`` as a NumPy array (any backend)."""
+    import keras
+
+    return keras.ops.convert_to_numpy(model(x, training=False))
