@@ -12,9 +12,9 @@ import numpy as np
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
 sys.path.insert(0, str(GOLDEN))
 
-import cases as golden_cases  # noqa: E402
-
 from keras_zoo_plus import synthetic  # noqa: E402
+
+import cases as golden_cases  # noqa: E402
 
 CASES = golden_cases.CASES
 SEED = golden_cases.SEED
