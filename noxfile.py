@@ -1,6 +1,6 @@
 """Test matrix: one session per Keras backend, plus lint, golden and slow.
 
-    nox                 # lint + tensorflow + torch + jax (the README's test command)
+    nox                 # lint + tensorflow + torch + jax + slow (the README's test command)
     nox -s torch        # one backend
     nox -s golden       # regenerate tests/golden/ with tf_keras (Keras 2)
     nox -s slow         # heavy cases (marked @pytest.mark.slow) on every backend
@@ -12,7 +12,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "tensorflow", "torch", "jax"]
+nox.options.sessions = ["lint", "tensorflow", "torch", "jax", "slow"]
 nox.options.default_venv_backend = "venv"
 
 CONSTRAINTS = ("-c", "constraints.txt")
@@ -51,16 +51,20 @@ jax = _backend_session("jax")
 
 
 @nox.session
-@nox.parametrize("backend", ["tensorflow", "torch", "jax"])
-def slow(session, backend):
-    """Heavy oracle cases (large inputs, big models) on each backend."""
-    _install(session, backend)
-    _pytest(session, backend, "-m", "slow")
+def slow(session):
+    """Heavy oracle cases (large inputs, big models) on each backend.
+
+    One venv holds all three backends (one install instead of three); pytest
+    runs once per backend since the backend is fixed per process.
+    """
+    session.install(*CONSTRAINTS, "-e", ".[test]", *sum(BACKEND_PACKAGES.values(), []))
+    for backend in BACKEND_PACKAGES:
+        _pytest(session, backend, "-m", "slow")
 
 
 @nox.session
 def lint(session):
-    """ruff check and format check."""
+    """ruff check (lint and import order)."""
     session.install(*CONSTRAINTS, "ruff")
     session.run("ruff", "check", ".")
 
