@@ -18,10 +18,12 @@ import json
 import os
 import pathlib
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
+import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import tf_keras  # noqa: E402
 
@@ -42,12 +44,22 @@ cases = _load("zoo_cases", HERE / "cases.py")
 
 
 def structure_of(model):
-    out = []
-    for layer in model.layers:
-        if layer.weights:
-            out.append(
-                [layer.name, [w.name for w in layer.weights], [list(w.shape) for w in layer.weights]]
-            )
+    """The layout of the legacy HDF5 file tf_keras writes for ``model``,
+    read back from a real ``save_weights(".h5")``: for each layer with
+    weights, its name, weight names and shapes, in file order."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "weights.h5")
+        model.save_weights(path)
+        out = []
+        with h5py.File(path, "r") as f:
+            for raw in f.attrs["layer_names"]:
+                name = raw.decode("utf8") if isinstance(raw, bytes) else str(raw)
+                wnames = [
+                    w.decode("utf8") if isinstance(w, bytes) else str(w)
+                    for w in f[name].attrs["weight_names"]
+                ]
+                if wnames:
+                    out.append([name, wnames, [list(f[name][w].shape) for w in wnames]])
     return out
 
 
