@@ -6,6 +6,7 @@ legacy HDF5 file in the exact layout (names, nesting) tf_keras writes.
 """
 
 import pytest
+
 from helpers import (
     CASES,
     REL_TOL,
@@ -18,7 +19,6 @@ from helpers import (
     run_model,
     write_legacy_h5,
 )
-
 from keras_zoo_plus import applications
 
 _files = {}
