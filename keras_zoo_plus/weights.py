@@ -499,6 +499,46 @@ _KERAS_MISMATCH = re.compile(
 )
 
 
+def _keras_weights_groups(path):
+    """``[(group_path, [shapes])]`` of a Keras 3 ``.weights.h5`` file: one
+    entry per object that stores variables (its ``vars`` group)."""
+    import h5py
+
+    out = []
+    try:
+        with h5py.File(path, "r") as f:
+
+            def visit(name, obj):
+                if isinstance(obj, h5py.Group) and name.split("/")[-1] == "vars" and len(obj):
+                    keys = sorted(obj.keys(), key=lambda k: int(k) if k.isdigit() else k)
+                    out.append((name[: -len("/vars")], [tuple(obj[k].shape) for k in keys]))
+
+            f.visititems(visit)
+    except OSError as exc:
+        raise ValueError(f"Cannot read the weights file {path}: {exc}") from None
+    return out
+
+
+def _check_keras_weights_file(model, path):
+    """Reject a ``.weights.h5`` file holding arrays the model has no place
+    for (the first such layer in file order, alphabetical, is named). Keras
+    skips them with a warning (e.g. a top file loaded into a
+    no-top model), which would load a different network than the file's
+    without an error."""
+    groups = _keras_weights_groups(path)
+    free = [tuple(_shapes(layer.weights)) for layer in weighted_layers(model)]
+    for gpath, shapes in groups:
+        if tuple(shapes) in free:
+            free.remove(tuple(shapes))
+            continue
+        raise ValueError(
+            f"Cannot load the weights file {path} into model {model.name!r}: the file's "
+            f"layer {gpath!r} holds {shapes} and the model has no layer with these shapes "
+            "left; the file was saved from another architecture or with a different "
+            "include_top. Nothing was loaded (the model keeps its previous weights)."
+        )
+
+
 def _load_keras_weights_atomic(model, path):
     """``model.load_weights`` for ``.weights.h5``, all or nothing.
 
@@ -506,6 +546,7 @@ def _load_keras_weights_atomic(model, path):
     half-loaded model; the current values are kept and restored on any
     failure.
     """
+    _check_keras_weights_file(model, path)
     snapshot = [np.array(v) for v in model.get_weights()]
     try:
         model.load_weights(path)
