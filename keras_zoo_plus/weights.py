@@ -28,7 +28,8 @@ Cache integrity: a file appears under its final name only once complete
 and verified (temporary folder + atomic ``os.replace``), so concurrent
 processes downloading the same file each end with the same good file and
 an interrupted download leaves nothing behind but its own temporary
-folder, which is removed (except when the process is killed outright).
+folder, which is removed (a process killed outright leaves it; the next fetch
+of that file removes such folders once they are a day old).
 """
 
 from __future__ import annotations
@@ -263,6 +264,26 @@ def _place_hint(fname, url, md5, target):
     )
 
 
+ABANDONED_AFTER_S = 24 * 3600
+
+
+def _remove_abandoned_parts(folder, fname):
+    """Remove temporary download folders of ``fname`` left by processes
+    killed outright, once they are a day old (a live download never is)."""
+    import time
+
+    prefix = f".{fname}."
+    now = time.time()
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if entry.startswith(prefix) and entry.endswith(".part") and os.path.isdir(path):
+            try:
+                if now - os.path.getmtime(path) > ABANDONED_AFTER_S:
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
+
+
 def fetch_file(fname, url, md5, *, what="weights file"):
     """Return the cached path of ``fname``, downloading ``url`` if needed.
 
@@ -307,6 +328,7 @@ def fetch_file(fname, url, md5, *, what="weights file"):
             + _place_hint(fname, url, md5, target)
         )
     seconds = timeout()
+    _remove_abandoned_parts(folder, fname)
     tmp = tempfile.mkdtemp(prefix=f".{fname}.", suffix=".part", dir=folder)
     try:
         try:

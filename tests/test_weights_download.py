@@ -126,6 +126,20 @@ def test_stale_wrong_file_in_cache_is_replaced(served):
     assert served["server"].count(REL) == 1
 
 
+def test_abandoned_temporary_folders_are_cleaned(served):
+    """A process killed mid-download leaves its temporary folder; a day-old
+    one is removed by the next fetch, a fresh one (maybe live) is kept."""
+    os.makedirs(served["cache"], exist_ok=True)
+    old = served["cache"] / f".{FNAME}.abc.part"
+    fresh = served["cache"] / f".{FNAME}.def.part"
+    for d in (old, fresh):
+        d.mkdir()
+        (d / FNAME).write_bytes(b"partial")
+    os.utime(old, (0, 0))
+    load(served["model"])
+    assert cache_listing(served["cache"]) == sorted([FNAME, fresh.name])
+
+
 def test_offline_env_names_url_hash_and_cache_path(served, monkeypatch):
     monkeypatch.setenv(weights.OFFLINE_ENV, "1")
     with pytest.raises(ValueError) as info:
