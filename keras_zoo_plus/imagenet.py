@@ -24,6 +24,9 @@ CLASS_INDEX_URL = (
 )
 CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
 CLASS_INDEX_FILE = "imagenet_class_index.json"
+# The class index is not under the weights base URL, so its mirror is a
+# separate, full URL (the md5 is still the official one).
+CLASS_INDEX_URL_ENV = "KERAS_ZOO_PLUS_CLASS_INDEX_URL"
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
@@ -285,7 +288,12 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     data_format = resolve_data_format(data_format)
     is_numpy = isinstance(x, (np.ndarray, list, tuple, np.generic))
     if is_numpy:
-        x = np.asarray(x)
+        try:
+            x = np.asarray(x)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(
+                f"`x` must be a rectangular array of pixel values. Received: {exc}"
+            ) from None
         dtype = x.dtype
         if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
             raise TypeError(
@@ -352,13 +360,19 @@ def preprocess_input(x, data_format=None, mode="caffe"):
 # decode_predictions
 
 
+def class_index_url():
+    """The URL of ``imagenet_class_index.json`` (``KERAS_ZOO_PLUS_CLASS_INDEX_URL``
+    overrides the official one)."""
+    return os.environ.get(CLASS_INDEX_URL_ENV) or CLASS_INDEX_URL
+
+
 def _load_class_index():
     if "index" in _class_index_cache:
         return _class_index_cache["index"]
     from keras_zoo_plus import weights as _weights
 
     path = _weights.fetch_file(
-        CLASS_INDEX_FILE, CLASS_INDEX_URL, CLASS_INDEX_MD5, what="ImageNet class index"
+        CLASS_INDEX_FILE, class_index_url(), CLASS_INDEX_MD5, what="ImageNet class index"
     )
     try:
         with open(path, encoding="utf-8") as fh:
@@ -378,12 +392,14 @@ def decode_predictions(preds, top=5):
     """Decode ImageNet predictions into ``(wnid, label, score)`` tuples.
 
     The class index (``imagenet_class_index.json``) is downloaded once with
-    its md5 verified into the Keras cache (``~/.keras/models``), honouring
-    the ``KERAS_ZOO_PLUS_WEIGHTS_URL`` mirror and offline settings of
-    :mod:`keras_zoo_plus.weights`.
+    its md5 verified into the Keras cache (``$KERAS_HOME/models``), through
+    :func:`keras_zoo_plus.weights.fetch_file`: the offline switch
+    (``KERAS_ZOO_PLUS_OFFLINE``) and timeout (``KERAS_ZOO_PLUS_TIMEOUT``)
+    apply. Its URL is not under the weights base URL; a mirror is set with
+    ``KERAS_ZOO_PLUS_CLASS_INDEX_URL`` (the full URL of the file).
 
     Args:
-        preds: array-like of shape ``(batch, 1000)``.
+        preds: real-valued array-like or tensor of shape ``(batch, 1000)``.
         top: how many classes to return per sample (1..1000).
 
     Returns:
@@ -391,8 +407,15 @@ def decode_predictions(preds, top=5):
         highest score first.
 
     Raises:
-        ValueError: for a wrong shape or ``top``; when the class index cannot
-            be downloaded (the message says where to place it).
+        ValueError: for a wrong shape or ``top``, NaN scores; when the
+            class index cannot be downloaded (the message gives the URL,
+            the md5 and the cache path to place it at).
+        TypeError: for non-numeric, boolean or complex ``preds``.
+
+    Example:
+        >>> preds = np.zeros((1, 1000)); preds[0, 207] = 1.0
+        >>> decode_predictions(preds, top=1)  # doctest: +SKIP
+        [[('n02099601', 'golden_retriever', 1.0)]]
     """
     if not _is_int(top) or not 1 <= top <= 1000:
         raise ValueError(
@@ -401,18 +424,27 @@ def decode_predictions(preds, top=5):
     if keras.ops.is_tensor(preds):
         preds = keras.ops.convert_to_numpy(preds)
     try:
-        preds = np.asarray(preds, dtype="float64")
+        raw = np.asarray(preds)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             "`preds` must be a numeric array of shape (batch, 1000). "
             f"Received: preds of type {type(preds).__name__}"
         ) from exc
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(
+            "`preds` must hold real numbers (integer or float scores) in an array of "
+            f"shape (batch, 1000). Received: preds with dtype {raw.dtype} "
+            f"and shape {raw.shape}"
+        )
+    preds = raw.astype("float64")
     if preds.ndim != 2 or preds.shape[1] != 1000:
         raise ValueError(
             "`decode_predictions` expects a batch of predictions "
             "(i.e. a 2D array of shape (samples, 1000)). "
             f"Received array with shape: {preds.shape}"
         )
+    if np.isnan(preds).any():
+        raise ValueError("`preds` contains NaN scores, which cannot be ranked.")
     index = _load_class_index()
     results = []
     for row in preds:

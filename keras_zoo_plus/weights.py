@@ -18,6 +18,18 @@ Environment:
         files under the same relative paths (``vgg16/vgg16_weights_...h5``).
     KERAS_ZOO_PLUS_OFFLINE: when ``1``/``true``, never touch the network;
         a missing file raises an error saying where to place it.
+    KERAS_ZOO_PLUS_TIMEOUT: seconds a download may wait on the network for
+        any single connect or read (default 60). ``keras.utils.get_file``
+        takes no timeout, so :func:`fetch_file` sets the process-wide
+        ``socket`` default timeout for the duration of the download only,
+        under a lock, and restores it afterwards.
+
+Cache integrity: a file appears under its final name only once complete
+and verified (temporary folder + atomic ``os.replace``), so concurrent
+processes downloading the same file each end with the same good file and
+an interrupted download leaves nothing behind but its own temporary
+folder, which is removed (a process killed outright leaves it; the next fetch
+of that file removes such folders once they are a day old).
 """
 
 from __future__ import annotations
@@ -25,8 +37,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import threading
 
 import keras
 import numpy as np
@@ -34,6 +49,8 @@ import numpy as np
 DEFAULT_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
 BASE_URL_ENV = "KERAS_ZOO_PLUS_WEIGHTS_URL"
 OFFLINE_ENV = "KERAS_ZOO_PLUS_OFFLINE"
+TIMEOUT_ENV = "KERAS_ZOO_PLUS_TIMEOUT"
+DEFAULT_TIMEOUT = 60.0
 CACHE_SUBDIR = "models"
 
 
@@ -140,6 +157,82 @@ def offline():
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def timeout():
+    """Download timeout in seconds (``KERAS_ZOO_PLUS_TIMEOUT``, default 60).
+
+    Raises:
+        ValueError: when the variable is set to anything but a positive number.
+    """
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ValueError(
+            f"{TIMEOUT_ENV} must be a positive number of seconds. Received: {TIMEOUT_ENV}={raw!r}"
+        )
+    return value
+
+
+# Serialises the window in which the socket default timeout is changed.
+_DOWNLOAD_LOCK = threading.Lock()
+
+
+def _get_file_with_timeout(fname, url, md5, folder, seconds):
+    """``keras.utils.get_file`` into ``folder`` with a network timeout.
+
+    ``get_file`` (``urllib.request.urlretrieve``) has no timeout argument
+    and its sockets use ``socket.getdefaulttimeout()``; the default is set
+    for the duration of this download only and always restored, so no
+    global state outlives the call. The lock keeps two threads of one
+    process from restoring each other's value.
+    """
+    with _DOWNLOAD_LOCK:
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(seconds)
+        try:
+            return keras.utils.get_file(
+                fname, url, cache_dir=folder, cache_subdir="", file_hash=md5
+            )
+        finally:
+            socket.setdefaulttimeout(previous)
+
+
+def _failure_reason(exc, md5, seconds):
+    """A short, human reason for a failed download.
+
+    ``get_file`` re-raises urllib errors as a bare ``Exception``; the
+    original error is found on the ``__context__`` chain.
+    """
+    import urllib.error
+
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 5:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for err in chain:
+        if isinstance(err, urllib.error.HTTPError):
+            return f"the server answered HTTP {err.code} ({err.reason})"
+        if isinstance(err, urllib.error.ContentTooShortError):
+            return f"the connection closed before the end of the file ({err})"
+    for err in chain:
+        reason = getattr(err, "reason", err)
+        if isinstance(err, (TimeoutError, socket.timeout)) or isinstance(
+            reason, (TimeoutError, socket.timeout)
+        ) or "timed out" in str(err).lower():
+            return f"the server sent nothing for {seconds:g} s ({TIMEOUT_ENV} sets the timeout)"
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "corrupted" in detail or "hash does not match" in detail:
+        return f"its md5 does not match the expected {md5}"
+    for err in chain:
+        if isinstance(err, urllib.error.URLError):
+            return f"the server cannot be reached ({err.reason})"
+    return f"the download failed ({type(exc).__name__}: {detail})"
+
+
 def cache_dir():
     """The folder files are cached in (Keras' rules: ``$KERAS_HOME`` or
     ``~/.keras``, falling back to ``/tmp/.keras`` when not writable)."""
@@ -171,19 +264,56 @@ def _place_hint(fname, url, md5, target):
     )
 
 
+ABANDONED_AFTER_S = 24 * 3600
+
+
+def _remove_abandoned_parts(folder, fname):
+    """Remove temporary download folders of ``fname`` left by processes
+    killed outright, once they are a day old (a live download never is)."""
+    import time
+
+    prefix = f".{fname}."
+    now = time.time()
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if entry.startswith(prefix) and entry.endswith(".part") and os.path.isdir(path):
+            try:
+                if now - os.path.getmtime(path) > ABANDONED_AFTER_S:
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
+
+
 def fetch_file(fname, url, md5, *, what="weights file"):
     """Return the cached path of ``fname``, downloading ``url`` if needed.
 
     The download goes through ``keras.utils.get_file`` with ``file_hash``
-    into a temporary folder beside the cache, and is moved into place with
-    an atomic rename only when complete and verified. A cached file whose
-    md5 does not match is not trusted: it is downloaded again (or, offline,
-    reported).
+    into a private temporary folder inside the cache folder, with the
+    ``KERAS_ZOO_PLUS_TIMEOUT`` network timeout, and is moved into place
+    with an atomic ``os.replace`` only when complete and verified. A cached
+    file whose md5 does not match is not trusted: it is downloaded again
+    (or, offline, reported). Several processes may fetch the same file at
+    once: each downloads to its own folder and the last rename wins with
+    an identical, verified file.
+
+    Args:
+        fname: file name in the cache.
+        url: where to download it from.
+        md5: expected md5 hex digest, or None to skip verification.
+        what: how error messages call the file.
+
+    Returns:
+        The path of the verified file in the cache.
 
     Raises:
         ValueError: offline with no valid cached file, or when the download
-            fails or the hash does not match; the message gives the URL, the
-            expected hash and the exact cache path to place the file at.
+            fails (HTTP error, unreachable host, connection dropped,
+            timeout) or the hash does not match; the message gives the URL,
+            the expected hash and the exact cache path to place the file at.
+
+    Example:
+        >>> wf = OFFICIAL_WEIGHTS["vgg16_notop"]
+        >>> path = fetch_file(wf.fname, wf.url, wf.md5)  # doctest: +SKIP
     """
     folder = cache_dir()
     target = os.path.join(folder, fname)
@@ -197,18 +327,18 @@ def fetch_file(fname, url, md5, *, what="weights file"):
             f"{OFFLINE_ENV} is set, so it is not downloaded. "
             + _place_hint(fname, url, md5, target)
         )
-    tmp = tempfile.mkdtemp(prefix=f".{fname}.", dir=folder)
+    seconds = timeout()
+    _remove_abandoned_parts(folder, fname)
+    tmp = tempfile.mkdtemp(prefix=f".{fname}.", suffix=".part", dir=folder)
     try:
         try:
-            got = keras.utils.get_file(
-                fname, url, cache_dir=tmp, cache_subdir="", file_hash=md5
-            )
+            got = _get_file_with_timeout(fname, url, md5, tmp, seconds)
+            # Belt and braces: get_file verifies too, but the file must
+            # never reach the cache unverified.
+            if md5 is not None and md5sum(got) != md5:
+                raise ValueError("file hash does not match")
         except Exception as exc:  # get_file raises bare Exception on URL errors
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if "corrupted" in detail or "hash" in detail:
-                reason = f"its md5 does not match {md5}"
-            else:
-                reason = f"the download failed ({detail})"
+            reason = _failure_reason(exc, md5, seconds)
             raise ValueError(
                 f"Could not get the {what} {fname} from {url}: {reason}. "
                 "Nothing was written to the cache. "
@@ -280,46 +410,87 @@ def is_legacy_h5(path):
         return False
 
 
+def _shapes(arrays):
+    return [tuple(int(d) for d in a.shape) for a in arrays]
+
+
+def _first_order_mismatch(layers, entries):
+    """Describe the first position where file and model differ by order."""
+    for i, (layer, (fname, arrays)) in enumerate(zip(layers, entries)):
+        want, got = _shapes(layer.weights), _shapes(arrays)
+        if want != got:
+            return (
+                f"weighted layer #{i}: model layer {layer.name!r} expects {want}, "
+                f"file layer {fname!r} has {got}"
+            )
+    n = min(len(layers), len(entries))
+    if len(layers) > n:
+        layer = layers[n]
+        return (
+            f"weighted layer #{n}: model layer {layer.name!r} expects "
+            f"{_shapes(layer.weights)}, the file has no more layers"
+        )
+    fname, arrays = entries[n]
+    return (
+        f"weighted layer #{n}: file layer {fname!r} has {_shapes(arrays)}, "
+        "the model has no more layers"
+    )
+
+
 def assign_legacy(model, entries, *, source="weights file"):
     """Assign ``entries`` from :func:`read_legacy_h5` to ``model``.
 
     Match by normalised layer name when every file layer has a counterpart,
     otherwise by order of weighted layers. Every shape is checked before
-    anything is assigned.
+    anything is assigned, so a failed load leaves the model untouched.
+
+    Args:
+        model: the model to fill.
+        entries: ``[(layer_name, [arrays]), ...]`` in file order.
+        source: how error messages call the file.
+
+    Returns:
+        ``"name"`` or ``"order"``: how layers were matched.
 
     Raises:
-        ValueError: listing the mismatches (first mismatching layer first).
+        ValueError: naming the first mismatching layer and the shapes on
+            both sides (another architecture, a different include_top).
+
+    Example:
+        >>> assign_legacy(model, read_legacy_h5("vgg16.h5"))  # doctest: +SKIP
+        'name'
     """
     layers = weighted_layers(model)
     by_name = {_norm(layer.name): layer for layer in layers}
     file_names = [_norm(n) for n, _ in entries]
     if all(n in by_name for n in file_names) and len(set(file_names)) == len(file_names):
         pairs = [(by_name[_norm(n)], n, arrays) for n, arrays in entries]
-        missing = [layer.name for layer in layers if _norm(layer.name) not in set(file_names)]
+        known = set(file_names)
+        missing = [layer for layer in layers if _norm(layer.name) not in known]
         mode = "name"
     else:
         if len(entries) != len(layers):
             raise ValueError(
-                f"The {source} holds weights for {len(entries)} layers but the model "
-                f"{model.name!r} has {len(layers)} layers with weights, and their names "
-                "do not match either: it was saved from another architecture or with "
-                "a different include_top. First file layers: "
-                f"{[n for n, _ in entries[:3]]}; first model layers: "
-                f"{[layer.name for layer in layers[:3]]}."
+                f"Cannot load the {source} into model {model.name!r}: the file holds "
+                f"weights for {len(entries)} layers, the model has {len(layers)} layers "
+                "with weights and their names do not match either, so it was saved from "
+                "another architecture or with a different include_top. First mismatch: "
+                f"{_first_order_mismatch(layers, entries)}. Nothing was loaded."
             )
         pairs = [(layer, n, arrays) for layer, (n, arrays) in zip(layers, entries)]
         missing = []
         mode = "order"
     if missing:
+        first = missing[0]
         raise ValueError(
-            f"The {source} has no weights for {len(missing)} layers of model "
-            f"{model.name!r} (first: {missing[0]!r}); was it saved with a different "
-            "include_top?"
+            f"Cannot load the {source} into model {model.name!r}: the file has no "
+            f"weights for {len(missing)} layers of the model; first: layer {first.name!r} "
+            f"expects {_shapes(first.weights)}. Was it saved with a different "
+            "include_top or from another architecture? Nothing was loaded."
         )
     problems = []
     for layer, fname, arrays in pairs:
-        want = [tuple(w.shape) for w in layer.weights]
-        got = [tuple(a.shape) for a in arrays]
+        want, got = _shapes(layer.weights), _shapes(arrays)
         if want != got:
             problems.append(f"layer {layer.name!r} (file: {fname!r}) expects {want}, file has {got}")
     if problems:
@@ -327,10 +498,95 @@ def assign_legacy(model, entries, *, source="weights file"):
             f"Cannot load the {source} into model {model.name!r} (matched by {mode}): "
             f"{len(problems)} shape mismatch(es); first: {problems[0]}"
             + ("" if len(problems) == 1 else f"; others: {'; '.join(problems[1:4])}")
+            + ". Nothing was loaded."
         )
-    for layer, _, arrays in pairs:
-        layer.set_weights(arrays)
+    done = []
+    try:
+        for layer, _, arrays in pairs:
+            old = layer.get_weights()
+            layer.set_weights(arrays)
+            done.append((layer, old))
+    except Exception:
+        # Shapes were checked, but never leave a half-loaded model behind.
+        for layer, old in done:
+            layer.set_weights(old)
+        raise
     return mode
+
+
+_KERAS_MISMATCH = re.compile(
+    r"name=(?P<layer>[^,>]+).*?variable\.shape=(?P<want>\([^)]*\)).*?"
+    r"value\.shape=(?P<got>\([^)]*\))",
+    re.S,
+)
+
+
+def _keras_weights_groups(path):
+    """``[(group_path, [shapes])]`` of a Keras 3 ``.weights.h5`` file: one
+    entry per object that stores variables (its ``vars`` group)."""
+    import h5py
+
+    out = []
+    try:
+        with h5py.File(path, "r") as f:
+
+            def visit(name, obj):
+                if isinstance(obj, h5py.Group) and name.split("/")[-1] == "vars" and len(obj):
+                    keys = sorted(obj.keys(), key=lambda k: int(k) if k.isdigit() else k)
+                    out.append((name[: -len("/vars")], [tuple(obj[k].shape) for k in keys]))
+
+            f.visititems(visit)
+    except OSError as exc:
+        raise ValueError(f"Cannot read the weights file {path}: {exc}") from None
+    return out
+
+
+def _check_keras_weights_file(model, path):
+    """Reject a ``.weights.h5`` file holding arrays the model has no place
+    for (the first such layer in file order, alphabetical, is named). Keras
+    skips them with a warning (e.g. a top file loaded into a
+    no-top model), which would load a different network than the file's
+    without an error."""
+    groups = _keras_weights_groups(path)
+    free = [tuple(_shapes(layer.weights)) for layer in weighted_layers(model)]
+    for gpath, shapes in groups:
+        if tuple(shapes) in free:
+            free.remove(tuple(shapes))
+            continue
+        raise ValueError(
+            f"Cannot load the weights file {path} into model {model.name!r}: the file's "
+            f"layer {gpath!r} holds {shapes} and the model has no layer with these shapes "
+            "left; the file was saved from another architecture or with a different "
+            "include_top. Nothing was loaded (the model keeps its previous weights)."
+        )
+
+
+def _load_keras_weights_atomic(model, path):
+    """``model.load_weights`` for ``.weights.h5``, all or nothing.
+
+    Keras 3 assigns layer by layer and raises only at the end, leaving a
+    half-loaded model; the current values are kept and restored on any
+    failure.
+    """
+    _check_keras_weights_file(model, path)
+    snapshot = [np.array(v) for v in model.get_weights()]
+    try:
+        model.load_weights(path)
+    except Exception as exc:
+        model.set_weights(snapshot)
+        text = str(exc)
+        found = _KERAS_MISMATCH.search(text)
+        if found:
+            detail = (
+                f"first mismatching layer {found['layer'].strip()!r}: model expects "
+                f"{found['want']}, file has {found['got']}"
+            )
+        else:
+            detail = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+        raise ValueError(
+            f"Cannot load the weights file {path} into model {model.name!r}: {detail}. "
+            "Nothing was loaded (the model keeps its previous weights)."
+        ) from None
 
 
 def _assign_by_order(model, source_model, source):
@@ -347,6 +603,18 @@ def load_weights(model, weights, *, key=None, include_top=True):
         weights: ``None``, ``"imagenet"`` or a path.
         key: the model's key in :data:`OFFICIAL_WEIGHTS` (``"resnet50"``).
         include_top: selects the top or no-top official file.
+
+    Returns:
+        ``model``, with its weights replaced.
+
+    Raises:
+        ValueError: when the file cannot be fetched or read, or does not fit
+            the model (the message names the first mismatching layer and the
+            shapes). Loading is all or nothing: after an error the model
+            keeps the weights it had.
+
+    Example:
+        >>> load_weights(model, "vgg16_notop.h5", key="vgg16", include_top=False)  # doctest: +SKIP
     """
     if weights is None:
         return model
@@ -356,15 +624,16 @@ def load_weights(model, weights, *, key=None, include_top=True):
         return model
     path = os.fspath(weights)
     if path.endswith(".keras"):
-        src = keras.saving.load_model(path, compile=False)
+        try:
+            src = keras.saving.load_model(path, compile=False)
+        except Exception as exc:
+            raise ValueError(
+                f"Cannot read the model file {path}: {type(exc).__name__}: "
+                f"{str(exc).strip()[:300]}"
+            ) from None
         _assign_by_order(model, src, f"model file {path}")
     elif path.endswith(".weights.h5"):
-        try:
-            model.load_weights(path)
-        except ValueError as exc:
-            raise ValueError(
-                f"Cannot load the weights file {path} into model {model.name!r}: {exc}"
-            ) from None
+        _load_keras_weights_atomic(model, path)
     elif is_legacy_h5(path):
         assign_legacy(model, read_legacy_h5(path), source=f"weights file {path}")
     else:

@@ -27,3 +27,33 @@ def _restore_keras_globals():
 @pytest.fixture(params=["channels_last", "channels_first"])
 def data_format(request):
     return request.param
+
+
+_ZOO_ENV = (
+    "KERAS_ZOO_PLUS_WEIGHTS_URL",
+    "KERAS_ZOO_PLUS_OFFLINE",
+    "KERAS_ZOO_PLUS_TIMEOUT",
+    "KERAS_ZOO_PLUS_CLASS_INDEX_URL",
+)
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    """A private, empty Keras cache (``$KERAS_HOME/models``) and none of the
+    keras-zoo-plus download settings inherited from the environment."""
+    home = tmp_path / "keras_home"
+    home.mkdir()
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    for name in _ZOO_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def http_server():
+    """A loopback HTTP server (127.0.0.1, ephemeral port) with injectable
+    faults; see tests/http_server.py. Stopped when the test ends."""
+    from http_server import LoopbackServer
+
+    with LoopbackServer(max_requests=200, slow_seconds=3.0) as server:
+        yield server

@@ -84,3 +84,30 @@ def run_model(model, x):
     import keras
 
     return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def structure_of_model(model):
+    """The legacy HDF5 layout (``[name, weight_names, shapes]`` per weighted
+    layer) of a Keras 3 model, in the form :func:`write_legacy_h5` takes."""
+    return [
+        [
+            layer.name,
+            [f"{layer.name}/{w.name}:0" for w in layer.weights],
+            [list(int(d) for d in w.shape) for w in layer.weights],
+        ]
+        for layer in model.layers
+        if layer.weights
+    ]
+
+
+def write_model_h5(path, model, seed=SEED):
+    """Write synthetic weights for ``model``'s own structure as a legacy .h5
+    file; returns ``(path, md5, arrays)`` with arrays flat in
+    ``model.get_weights()`` order."""
+    import hashlib
+
+    structure = structure_of_model(model)
+    arrays = golden_arrays(structure, seed)
+    write_legacy_h5(path, structure, arrays)
+    md5 = hashlib.md5(pathlib.Path(path).read_bytes()).hexdigest()
+    return str(path), md5, [a for layer in arrays for a in layer]

@@ -1,0 +1,241 @@
+"""Constructor fuzzing with hypothesis over every argument of every
+registered constructor (``registry.all_models()``, so families added
+later are covered without editing this file).
+
+Each call either returns a model whose output shape is the documented one
+or raises ``ValueError``/``TypeError`` naming an argument it was given a
+bad value for; no other exception type (a backend error) escapes, and the
+global Keras state (image data format, floatx, backend) is unchanged.
+
+Builds use ``weights=None`` and the model's minimum input size; most
+examples break one or two arguments so that they fail in validation,
+before any layer is built. ``weights="imagenet"`` rules are checked by
+deterministic cases that fail before building.
+
+Profiles: the default runs ``FAST_EXAMPLES`` examples per model; the
+``slow`` variant runs ``SLOW_EXAMPLES`` with more valid builds.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from keras_zoo_plus import registry
+
+FAST_EXAMPLES = 20
+SLOW_EXAMPLES = 150
+COMMON = (
+    "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
+    "classifier_activation", "name", "data_format",
+)
+MODELS = [info.name for info in registry.all_models()]
+# (model, outcome) and (argument, outcome) counts, printed at the end of
+# the module with ``-s`` (the report quotes them).
+STATS = collections.Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_stats():
+    yield
+    if STATS:
+        print("\nfuzz outcomes:", dict(sorted(STATS.items())))
+
+
+def _shape(df, size, channels=3):
+    return (channels, size, size) if df == "channels_first" else (size, size, channels)
+
+
+class _Input:
+    """A lazily created input tensor (created inside the example)."""
+
+    def __init__(self, kind, shape):
+        self.kind, self.shape = kind, shape
+
+    def make(self):
+        if self.kind == "keras":
+            return keras.Input(self.shape)
+        return np.zeros((1, *self.shape), "float32")  # not a Keras tensor
+
+    def __repr__(self):
+        return f"{self.kind}_input{self.shape}"
+
+
+def _weird(arg, info, df, default):
+    """Bad (or odd but possibly acceptable) values for one argument."""
+    m = info.min_size
+    pools = {
+        "include_top": ["yes", 1, 0, None, 0.5, np.bool_(True)],
+        "weights": ["imagenett", "/nonexistent/weights.h5", 3, b"imagenet", True, ["imagenet"]],
+        "input_tensor": [_Input("keras", (m, m)), _Input("keras", (1, m, m, 3)),
+                         _Input("numpy", _shape(df, m)), "tensor", 5,
+                         _Input("keras", _shape(df, max(1, m // 2)))],
+        "input_shape": [(m, m), (m, m, 3, 1), _shape(df, m - 1), (-m, m, 3), (float(m), m, 3),
+                        "224x224", m, _shape(df, m, 1), _shape(df, m, 4),
+                        _shape("channels_first" if df == "channels_last" else "channels_last", m),
+                        (None, None, 3), [m, m, 3], (0, m, 3), (True, m, 3), ()],
+        "pooling": ["average", "AVG", "", 1, "mean", ("avg",)],
+        "classes": [0, -1, 1.5, "10", None, True, 1],
+        "classifier_activation": ["softmaxx", 3, "", object(), "relu"],
+        "name": [3, "x/y", "", None],
+        "data_format": ["channels_lst", "NHWC", 1, "", "CHANNELS_LAST", b"channels_last"],
+    }
+    if arg in pools:
+        return pools[arg]
+    # A family-specific argument (alpha, depth_multiplier, dropout, ...).
+    return [-1, 0, 1.5, "x", None, True, -0.5, (1, 2)]
+
+
+@st.composite
+def _call(draw, info, valid_weight):
+    params = inspect.signature(info.constructor).parameters
+    args = list(params)
+    df = draw(st.sampled_from(["channels_last", "channels_first"]))
+    m = info.min_size
+    top = draw(st.booleans())
+    kw = {"weights": None, "data_format": df, "include_top": top}
+    if "input_shape" in params:
+        kw["input_shape"] = _shape(df, m)
+    if top and "classes" in params:
+        kw["classes"] = draw(st.sampled_from([2, 7]))
+    if not top and "pooling" in params:
+        kw["pooling"] = draw(st.sampled_from([None, "avg", "max"]))
+    if "classifier_activation" in params:
+        kw["classifier_activation"] = draw(st.sampled_from([None, "softmax", "linear"]))
+    if "input_tensor" in params and draw(st.integers(0, 3)) == 0:
+        kw["input_tensor"] = _Input("keras", _shape(df, m))
+        if draw(st.booleans()):
+            kw.pop("input_shape", None)
+    weird = []
+    if draw(st.integers(0, valid_weight)) != 0:
+        n = draw(st.integers(1, 2))
+        weird = draw(st.lists(st.sampled_from(args), min_size=n, max_size=n, unique=True))
+        for arg in weird:
+            default = params[arg].default
+            kw[arg] = draw(st.sampled_from(_weird(arg, info, df, default)))
+    return kw, weird
+
+
+def _global_state():
+    return (keras.config.image_data_format(), keras.config.floatx(), keras.backend.backend())
+
+
+def _expected_output(kw, info, model):
+    """The documented output shape for a successful call."""
+    params = inspect.signature(info.constructor).parameters
+    top = kw.get("include_top", params["include_top"].default)
+    if top:
+        return (None, kw.get("classes", params["classes"].default))
+    pooling = kw.get("pooling")
+    out = model.output_shape
+    if pooling in ("avg", "max"):
+        assert len(out) == 2 and out[0] is None and out[1] > 0, out
+        return out
+    df = kw.get("data_format") or keras.config.image_data_format()
+    assert len(out) == 4 and out[0] is None, out
+    in_shape = model.input_shape
+    sp_in = in_shape[2:] if df == "channels_first" else in_shape[1:3]
+    sp_out = out[2:] if df == "channels_first" else out[1:3]
+    for i, o in zip(sp_in, sp_out):
+        assert (o is None) == (i is None) and (i is None or 0 < o <= i), (in_shape, out)
+    return out
+
+
+def _check_call(info, kw, weird):
+    state = _global_state()
+    call_kw = {k: (v.make() if isinstance(v, _Input) else v) for k, v in kw.items()}
+    try:
+        model = info.constructor(**call_kw)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        assert weird, f"valid call {kw} raised {type(exc).__name__}: {msg}"
+        named = [a for a in weird if a in msg] or [
+            a for a in ("input_shape", "input_tensor") if a in msg and
+            {"input_shape", "input_tensor", "data_format"} & set(weird)
+        ]
+        assert named, f"{info.name}{kw}: message names none of {weird}: {msg}"
+        outcome = "rejected"
+    except Exception as exc:  # pragma: no cover - this is the failure we hunt
+        pytest.fail(f"{info.name}{kw} raised {type(exc).__module__}.{type(exc).__name__}: {exc}")
+    else:
+        expected = _expected_output(kw, info, model)
+        assert model.output_shape == expected, (kw, model.output_shape, expected)
+        if "name" in kw and isinstance(kw["name"], str) and kw["name"]:
+            assert model.name == kw["name"]
+        outcome = "built"
+    assert _global_state() == state, f"{info.name}{kw} changed global Keras state"
+    return outcome
+
+
+def _run(name, data, valid_weight):
+    info = registry.model_info(name)
+    kw, weird = data.draw(_call(info, valid_weight), label="call")
+    outcome = _check_call(info, kw, weird)
+    STATS[("calls", outcome)] += 1
+    for arg in weird:
+        STATS[(arg, outcome)] += 1
+
+
+def _fuzz(name, examples, valid_weight):
+    @settings(max_examples=examples, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=st.data())
+    def run(data):
+        _run(name, data, valid_weight)
+
+    run()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_constructor_fuzz(name):
+    # Building dominates the time: the biggest models get fewer examples.
+    big = registry.model_info(name).params > 50_000_000
+    _fuzz(name, FAST_EXAMPLES // 2 if big else FAST_EXAMPLES, valid_weight=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_constructor_fuzz_slow(name):
+    _fuzz(name, SLOW_EXAMPLES, valid_weight=3)
+
+
+# --------------------------------------------------------------------------
+# weights="imagenet" rules: deterministic, all fail before building.
+
+IMAGENET_CASES = [
+    (dict(include_top=True, classes=10), "`classes` should be 1000", "classes"),
+    (dict(include_top=True, input_shape=(64, 64, 3)), "`input_shape` should be", "input_shape"),
+    (dict(include_top=False, input_shape=(64, 64, 1)), "must have 3 channels", "input_shape"),
+    (dict(include_top=False, input_shape=(64, 64, 4)), "must have 3 channels", "input_shape"),
+    (dict(include_top=True, classifier_activation="relu"), "classifier_activation", "relu"),
+    (dict(include_top=True, classes=0), "positive integer", "classes"),
+    (dict(include_top="no"), "must be a bool", "include_top"),
+    (dict(include_top=False, pooling="average"), "`pooling` must be one of", "average"),
+    (dict(include_top=False, data_format="channels_lst"), "`data_format` must be", "channels_lst"),
+]
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("case", range(len(IMAGENET_CASES)))
+def test_imagenet_rules_fail_before_building(name, case, keras_home, monkeypatch):
+    info = registry.model_info(name)
+    if info.weights_key is None:
+        pytest.skip("no official weights")
+    kw, text, named = IMAGENET_CASES[case]
+    monkeypatch.setenv("KERAS_ZOO_PLUS_OFFLINE", "1")  # a download attempt would fail loudly
+    params = inspect.signature(info.constructor).parameters
+    kw = {k: v for k, v in kw.items() if k in params}
+    if "input_shape" in kw and info.default_size and kw["input_shape"][0] < info.min_size:
+        pytest.skip("size below this model's minimum")
+    before = _global_state()
+    with pytest.raises((ValueError, TypeError)) as exc:
+        info.constructor(weights="imagenet", **kw)
+    assert text in str(exc.value) and named in str(exc.value), str(exc.value)
+    assert "KERAS_ZOO_PLUS_OFFLINE" not in str(exc.value)  # rejected before any fetch
+    assert _global_state() == before

@@ -1,0 +1,339 @@
+"""The real download path against a loopback HTTP server: success, faults
+(404, dropped connection, wrong hash, timeout), retries, offline use, an
+unreachable network, a pre-seeded cache and four concurrent processes.
+
+The production table is not weakened: tests add their own entry to
+``weights.OFFICIAL_WEIGHTS`` (monkeypatched, undone after the test) whose
+md5 is that of the generated file, and point the documented mirror
+override ``KERAS_ZOO_PLUS_WEIGHTS_URL`` at the loopback server.
+"""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tiny_models
+from helpers import write_model_h5
+
+from keras_zoo_plus import imagenet, weights
+
+KEY = "zoo_test_tiny"
+FNAME = f"{KEY}_notop.h5"
+REL = f"tiny/{FNAME}"
+
+
+@pytest.fixture
+def served(keras_home, http_server, tmp_path, monkeypatch):
+    """A tiny no-top model, its generated legacy .h5 file served by the
+    loopback server under the mirror, and a table entry with its md5."""
+    model = tiny_models.tiny(include_top=False)
+    path, md5, arrays = write_model_h5(tmp_path / FNAME, model)
+    http_server.add(REL, pathlib.Path(path).read_bytes())
+    monkeypatch.setitem(
+        weights.OFFICIAL_WEIGHTS, f"{KEY}_notop", weights.WeightFile(FNAME, REL, md5)
+    )
+    monkeypatch.setenv(weights.BASE_URL_ENV, http_server.url())
+    cache = keras_home / "models"
+    return dict(model=model, md5=md5, arrays=arrays, server=http_server, cache=cache,
+                url=http_server.url(REL), target=str(cache / FNAME), src=path)
+
+
+def cache_listing(cache):
+    return sorted(os.listdir(cache)) if os.path.isdir(cache) else []
+
+
+def load(model):
+    return weights.load_weights(model, "imagenet", key=KEY, include_top=False)
+
+
+def assert_weights(model, arrays):
+    got = tiny_models.weights_of(model)
+    assert len(got) == len(arrays)
+    for a, b in zip(got, arrays):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_download_verifies_caches_and_loads(served):
+    model, server = served["model"], served["server"]
+    before = socket.getdefaulttimeout()
+    load(model)
+    assert socket.getdefaulttimeout() == before
+    assert_weights(model, served["arrays"])
+    assert cache_listing(served["cache"]) == [FNAME]
+    assert weights.md5sum(served["target"]) == served["md5"]
+    assert server.count(REL) == 1
+    # A second load is served from the cache, without the network.
+    other = tiny_models.tiny(include_top=False)
+    load(other)
+    assert_weights(other, served["arrays"])
+    assert server.count(REL) == 1
+
+
+FAULTS = {
+    "404": "the server answered HTTP 404 (Not Found)",
+    "drop": "the connection closed before the end of the file",
+    "corrupt": "md5 does not match the expected",
+    "slow": "sent nothing for 0.5 s (KERAS_ZOO_PLUS_TIMEOUT",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_gives_clear_error_clean_cache_and_retry_succeeds(fault, served, monkeypatch):
+    model, server = served["model"], served["server"]
+    monkeypatch.setenv(weights.TIMEOUT_ENV, "0.5")
+    server.fault(REL, fault)
+    before = tiny_models.weights_of(model)
+    timeout_before = socket.getdefaulttimeout()
+    with pytest.raises(ValueError) as info:
+        load(model)
+    msg = str(info.value)
+    assert FAULTS[fault] in msg
+    assert served["url"] in msg
+    assert f"md5 {served['md5']}" in msg
+    assert f"place it at {served['target']}" in msg
+    assert "Nothing was written to the cache" in msg
+    assert cache_listing(served["cache"]) == []  # no partial file, no temp folder
+    assert_weights(model, before)  # untouched
+    assert socket.getdefaulttimeout() == timeout_before
+    # The fault was transient: a retry downloads, verifies and loads.
+    load(model)
+    assert_weights(model, served["arrays"])
+    assert cache_listing(served["cache"]) == [FNAME]
+    assert server.count(REL) == 2
+
+
+def test_wrong_hash_in_table_never_reaches_cache(served, monkeypatch):
+    entry = weights.OFFICIAL_WEIGHTS[f"{KEY}_notop"]
+    wrong = "0" * 32
+    monkeypatch.setitem(weights.OFFICIAL_WEIGHTS, f"{KEY}_notop",
+                        weights.WeightFile(entry.fname, entry.path, wrong))
+    with pytest.raises(ValueError, match=f"md5 does not match the expected {wrong}"):
+        load(served["model"])
+    assert cache_listing(served["cache"]) == []
+
+
+def test_stale_wrong_file_in_cache_is_replaced(served):
+    os.makedirs(served["cache"], exist_ok=True)
+    pathlib.Path(served["target"]).write_bytes(b"truncated")
+    load(served["model"])
+    assert_weights(served["model"], served["arrays"])
+    assert weights.md5sum(served["target"]) == served["md5"]
+    assert served["server"].count(REL) == 1
+
+
+def test_abandoned_temporary_folders_are_cleaned(served):
+    """A process killed mid-download leaves its temporary folder; a day-old
+    one is removed by the next fetch, a fresh one (maybe live) is kept."""
+    os.makedirs(served["cache"], exist_ok=True)
+    old = served["cache"] / f".{FNAME}.abc.part"
+    fresh = served["cache"] / f".{FNAME}.def.part"
+    for d in (old, fresh):
+        d.mkdir()
+        (d / FNAME).write_bytes(b"partial")
+    os.utime(old, (0, 0))
+    load(served["model"])
+    assert cache_listing(served["cache"]) == sorted([FNAME, fresh.name])
+
+
+def test_offline_env_names_url_hash_and_cache_path(served, monkeypatch):
+    monkeypatch.setenv(weights.OFFLINE_ENV, "1")
+    with pytest.raises(ValueError) as info:
+        load(served["model"])
+    msg = str(info.value)
+    assert "is missing in the cache and KERAS_ZOO_PLUS_OFFLINE is set" in msg
+    for part in (served["url"], f"md5 {served['md5']}", f"place it at {served['target']}"):
+        assert part in msg
+    assert served["server"].requests == []
+    # A wrong file placed there by hand is reported, not trusted.
+    pathlib.Path(served["target"]).write_bytes(b"not the file")
+    with pytest.raises(ValueError, match="holds a file whose md5 does not match"):
+        load(served["model"])
+
+
+def _closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_network_names_url_hash_and_cache_path(served, monkeypatch):
+    base = f"http://127.0.0.1:{_closed_port()}/"
+    monkeypatch.setenv(weights.BASE_URL_ENV, base)
+    with pytest.raises(ValueError) as info:
+        load(served["model"])
+    msg = str(info.value)
+    for part in (base + REL, f"md5 {served['md5']}", f"place it at {served['target']}",
+                 "the server cannot be reached"):
+        assert part in msg
+    assert cache_listing(served["cache"]) == []
+
+
+@pytest.mark.parametrize("offline", ["1", ""])
+def test_preseeded_cache_works_without_network(served, monkeypatch, offline):
+    os.makedirs(served["cache"], exist_ok=True)
+    pathlib.Path(served["target"]).write_bytes(pathlib.Path(served["src"]).read_bytes())
+    monkeypatch.setenv(weights.BASE_URL_ENV, f"http://127.0.0.1:{_closed_port()}/")
+    monkeypatch.setenv(weights.OFFLINE_ENV, offline)
+    load(served["model"])
+    assert_weights(served["model"], served["arrays"])
+    assert served["server"].requests == []
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf", "nan"])
+def test_bad_timeout_setting_is_rejected(served, monkeypatch, value):
+    monkeypatch.setenv(weights.TIMEOUT_ENV, value)
+    with pytest.raises(ValueError, match=f"KERAS_ZOO_PLUS_TIMEOUT must be a positive number.*{value}"):
+        load(served["model"])
+    assert served["server"].requests == []
+
+
+_WORKER = r"""
+import hashlib, json, os, sys, time
+import numpy as np
+tests_dir, fname, url, md5, barrier, me = sys.argv[1:7]
+sys.path.insert(0, tests_dir)
+import tiny_models
+from keras_zoo_plus import weights
+# Start the four downloads together: wait until every worker is ready.
+open(os.path.join(barrier, me), "w").close()
+deadline = time.time() + 120
+while len(os.listdir(barrier)) < 4 and time.time() < deadline:
+    time.sleep(0.01)
+path = weights.fetch_file(fname, url, md5)
+model = tiny_models.tiny(include_top=False)
+weights.assign_legacy(model, weights.read_legacy_h5(path))
+digest = hashlib.sha256(b"".join(np.ascontiguousarray(w).tobytes() for w in model.get_weights()))
+print(json.dumps({"path": path, "weights": digest.hexdigest()}))
+"""
+
+
+def _digest(arrays):
+    import hashlib
+
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
+
+
+def test_four_processes_fetch_the_same_missing_file(served, tmp_path):
+    """Four processes share one KERAS_HOME and fetch the same missing file
+    at the same moment. The workers use Keras' light ``numpy`` backend: the
+    cache logic does not depend on the backend, and starting four
+    TensorFlow processes on a small CI machine would dominate the run."""
+    server = served["server"]
+    # Hold every answer back so that all four downloads are in flight at once.
+    server.slow_seconds = 1.5
+    server.fault(REL, "slow", times=4)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(tests_dir)
+    env = dict(os.environ, KERAS_BACKEND="numpy",
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, tests_dir, FNAME, served["url"], served["md5"],
+             str(barrier), str(i)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(4)
+    ]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-2000:]
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert {o["path"] for o in outs} == {served["target"]}
+    assert cache_listing(served["cache"]) == [FNAME]  # one file, no temporary folders
+    assert weights.md5sum(served["target"]) == served["md5"]
+    # At least two downloads overlapped (normally all four).
+    assert 2 <= server.count(REL) <= 4, server.requests
+    assert {o["weights"] for o in outs} == {_digest(served["arrays"])}
+
+
+def test_end_to_end_vgg16_imagenet_through_mirror(keras_home, http_server, tmp_path, monkeypatch):
+    """``VGG16(weights="imagenet")`` downloads through the mirror override.
+    The served file has the official layout (tf_keras names, recorded by
+    the golden harness) with synthetic values; only the md5 of the table
+    entry is replaced by the generated file's."""
+    from helpers import golden_arrays, load_golden, write_legacy_h5
+
+    from keras_zoo_plus.applications import VGG16
+
+    official = weights.OFFICIAL_WEIGHTS["vgg16_notop"]
+    _, structure = load_golden("vgg16_notop")
+    arrays = golden_arrays(structure, seed=7)
+    path = write_legacy_h5(tmp_path / official.fname, structure, arrays)
+    data = pathlib.Path(path).read_bytes()
+    http_server.add(official.path, data)
+    import hashlib
+
+    monkeypatch.setitem(weights.OFFICIAL_WEIGHTS, "vgg16_notop",
+                        weights.WeightFile(official.fname, official.path,
+                                           hashlib.md5(data).hexdigest()))
+    monkeypatch.setenv(weights.BASE_URL_ENV, http_server.url())
+    model = VGG16(include_top=False, weights="imagenet", input_shape=(32, 32, 3))
+    assert http_server.count(official.path) == 1
+    flat = [a for layer in arrays for a in layer]
+    got = tiny_models.weights_of(model)
+    assert len(got) == len(flat) == 26
+    for a, b in zip(got, flat):
+        np.testing.assert_array_equal(a, b)
+    assert cache_listing(keras_home / "models") == [official.fname]
+
+
+# --------------------------------------------------------------------------
+# decode_predictions' class index
+
+
+def _class_index_bytes():
+    return json.dumps({str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}).encode()
+
+
+@pytest.fixture
+def class_index(keras_home, http_server, monkeypatch):
+    data = _class_index_bytes()
+    import hashlib
+
+    md5 = hashlib.md5(data).hexdigest()
+    url = http_server.add("data/imagenet_class_index.json", data)
+    monkeypatch.setattr(imagenet, "CLASS_INDEX_MD5", md5)
+    monkeypatch.setattr(imagenet, "_class_index_cache", {})
+    monkeypatch.setenv(imagenet.CLASS_INDEX_URL_ENV, url)
+    return dict(url=url, md5=md5, target=str(keras_home / "models" / imagenet.CLASS_INDEX_FILE),
+                server=http_server, cache=keras_home / "models")
+
+
+def test_decode_predictions_downloads_verifies_and_caches_class_index(class_index, monkeypatch):
+    preds = np.zeros((2, 1000), "float32")
+    preds[0, 7] = 0.9
+    preds[0, 3] = 0.5
+    preds[1, 999] = 2.0
+    out = imagenet.decode_predictions(preds, top=2)
+    assert out[0] == [("n00000007", "class_7", pytest.approx(0.9)), ("n00000003", "class_3", 0.5)]
+    assert out[1][0] == ("n00000999", "class_999", 2.0)
+    assert cache_listing(class_index["cache"]) == [imagenet.CLASS_INDEX_FILE]
+    # A new process (fresh in-memory cache) offline uses the cached file.
+    monkeypatch.setattr(imagenet, "_class_index_cache", {})
+    monkeypatch.setenv(weights.OFFLINE_ENV, "1")
+    assert imagenet.decode_predictions(preds, top=1)[1][0][1] == "class_999"
+    assert class_index["server"].count("data/imagenet_class_index.json") == 1
+
+
+@pytest.mark.parametrize("fault", ["offline", "corrupt", "404"])
+def test_decode_predictions_class_index_errors(class_index, monkeypatch, fault):
+    if fault == "offline":
+        monkeypatch.setenv(weights.OFFLINE_ENV, "1")
+    else:
+        class_index["server"].fault("data/imagenet_class_index.json", fault)
+    with pytest.raises(ValueError) as info:
+        imagenet.decode_predictions(np.ones((1, 1000)))
+    msg = str(info.value)
+    assert "ImageNet class index" in msg
+    for part in (class_index["url"], f"md5 {class_index['md5']}",
+                 f"place it at {class_index['target']}"):
+        assert part in msg
+    assert cache_listing(class_index["cache"]) == []
