@@ -18,9 +18,10 @@ import sys
 import numpy as np
 import pytest
 import tiny_models
-from helpers import write_model_h5
 
 from keras_zoo_plus import imagenet, weights
+
+from helpers import write_model_h5
 
 KEY = "zoo_test_tiny"
 FNAME = f"{KEY}_notop.h5"
@@ -259,9 +260,9 @@ def test_end_to_end_vgg16_imagenet_through_mirror(keras_home, http_server, tmp_p
     The served file has the official layout (tf_keras names, recorded by
     the golden harness) with synthetic values; only the md5 of the table
     entry is replaced by the generated file's."""
-    from helpers import golden_arrays, load_golden, write_legacy_h5
-
     from keras_zoo_plus.applications import VGG16
+
+    from helpers import golden_arrays, load_golden, write_legacy_h5
 
     official = weights.OFFICIAL_WEIGHTS["vgg16_notop"]
     _, structure = load_golden("vgg16_notop")

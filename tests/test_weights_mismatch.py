@@ -9,9 +9,10 @@ import re
 import numpy as np
 import pytest
 import tiny_models
-from helpers import write_model_h5
 
 from keras_zoo_plus import weights
+
+from helpers import write_model_h5
 
 
 def unchanged(model, before):
@@ -103,9 +104,9 @@ def test_not_a_weights_file(tmp_path):
 @pytest.mark.slow
 def test_official_file_of_another_architecture_through_the_constructor(tmp_path):
     """A real case: the VGG16 no-top file handed to VGG19."""
-    from helpers import golden_arrays, load_golden, write_legacy_h5
-
     from keras_zoo_plus.applications import VGG19
+
+    from helpers import golden_arrays, load_golden, write_legacy_h5
 
     _, structure = load_golden("vgg16_notop")
     path = write_legacy_h5(tmp_path / "vgg16_notop.h5", structure, golden_arrays(structure))
