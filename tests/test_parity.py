@@ -6,7 +6,6 @@ legacy HDF5 file in the exact layout (names, nesting) tf_keras writes.
 """
 
 import pytest
-
 from helpers import (
     CASES,
     REL_TOL,
@@ -19,6 +18,7 @@ from helpers import (
     run_model,
     write_legacy_h5,
 )
+
 from keras_zoo_plus import applications
 
 _files = {}

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import layers as zoo_layers
-
 from keras_zoo_plus import imagenet
+from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 from keras_zoo_plus.registry import register
 
