@@ -323,3 +323,10 @@ def test_keras_file_round_trip_same_backend(tmp_path):
         assert isinstance(loaded.get_layer("sep"), zoo_layers.SeparableConv2D)
         assert loaded.get_layer("sep").activation is zoo_layers.relu6
         assert rel_error(run_model(loaded, x), run_model(model, x)) == 0.0
+
+
+def test_weights_only_h5_is_refused_with_advice(tmp_path):
+    path = tmp_path / "mini.weights.h5"
+    mini_mobilenet().save_weights(path)
+    with pytest.raises(ValueError, match=r"holds no model config: it is a weights file"):
+        keras_zoo_plus.load_model(path)
