@@ -29,6 +29,25 @@ def relu6(x):
     return ops.relu6(x)
 
 
+def _accept_legacy_groups(layer_name, kwargs):
+    """Drop the ``groups`` key Keras 2 writes into every convolution config.
+
+    Keras 2 (tf.keras / tf_keras) stores ``groups: 1`` for
+    ``DepthwiseConv2D`` and ``SeparableConv2D``; Keras 3 rejects the key
+    (``Unrecognized keyword arguments ... {'groups': 1}``), which makes
+    every Keras 2 era MobileNet file unloadable. ``groups=1`` means "no
+    grouping" and is what these layers compute anyway; any other value
+    describes a computation they cannot perform, so it is an error.
+    """
+    groups = kwargs.pop("groups", 1)
+    if isinstance(groups, bool) or groups != 1:
+        raise ValueError(
+            f"{layer_name} does not support grouped convolution: `groups` must be 1 "
+            f"(the value Keras 2 writes into its configs). Received: groups={groups!r}"
+        )
+    return kwargs
+
+
 def add_bias(outputs, bias, data_format, rank=2):
     """``outputs + bias`` along the channel axis of ``data_format``."""
     if data_format == "channels_first":
@@ -54,7 +73,20 @@ class Conv2D(keras.layers.Conv2D):
 class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     """``keras.layers.DepthwiseConv2D`` computed by
     :func:`keras_zoo_plus.ops.depthwise_conv2d` (the fastest formulation for
-    the backend) with a channels_first-safe bias."""
+    the backend) with a channels_first-safe bias.
+
+    Also accepts the configs Keras 2 wrote (``groups: 1``), so legacy
+    MobileNet ``.h5`` models load; see :func:`keras_zoo_plus.load_model`.
+
+    Raises:
+        ValueError: if ``groups`` is given and is not 1.
+
+    Example:
+        >>> layer = DepthwiseConv2D.from_config({"kernel_size": 3, "groups": 1})
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_accept_legacy_groups("DepthwiseConv2D", kwargs))
 
     def call(self, inputs):
         outputs = zoo_ops.depthwise_conv2d(
@@ -76,7 +108,14 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
 class SeparableConv2D(keras.layers.SeparableConv2D):
     """``keras.layers.SeparableConv2D`` computed by
     :func:`keras_zoo_plus.ops.separable_conv2d` with a channels_first-safe
-    bias."""
+    bias. Accepts the ``groups: 1`` key of Keras 2 configs.
+
+    Raises:
+        ValueError: if ``groups`` is given and is not 1.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_accept_legacy_groups("SeparableConv2D", kwargs))
 
     def call(self, inputs):
         outputs = zoo_ops.separable_conv2d(
@@ -97,7 +136,17 @@ class SeparableConv2D(keras.layers.SeparableConv2D):
 
 def custom_objects():
     """Every object a saved model of our families may name, by the names
-    Keras 2 era files use (``relu6``, ``DepthwiseConv2D``, ...)."""
+    Keras 2 era files use (``relu6``, ``DepthwiseConv2D``, ...).
+
+    Returns:
+        A new dict ``{name: object}`` for ``custom_objects=`` of
+        ``keras.models.load_model`` (``keras_zoo_plus.load_model`` passes it
+        for you). ``Conv2D`` maps to our subclass, which only fixes the
+        channels_first bias on TensorFlow and computes the same function.
+
+    Example:
+        >>> model = keras.models.load_model("mobilenet.h5", custom_objects=custom_objects())
+    """
     return {
         "relu6": relu6,
         "Conv2D": Conv2D,

@@ -29,7 +29,10 @@ class ModelInfo:
         size_mb: published size of the official top weights file, in MB.
         depth: published depth (as in the seed table), or None.
         stages: ``((stage_name, layer_name_regex), ...)`` in network order,
-            used by the freeze utilities.
+            used by the freeze utilities (a layer belongs to the first stage
+            whose regex ``re.search``-matches its name; the stage named
+            ``"top"``, the classifier, is not counted by
+            ``unfreeze(stages=N)``).
     """
 
     name: str
