@@ -134,6 +134,48 @@ class SeparableConv2D(keras.layers.SeparableConv2D):
         return outputs
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ScaledResidual(keras.layers.Layer):
+    """``shortcut + scale * residual`` (the Inception-ResNet residual).
+
+    keras.applications builds this with a ``Lambda`` (tf_keras) or an
+    unregistered ``CustomScaleLayer`` (Keras 3); this layer serialises,
+    has no weights (so the order of weighted layers stays the official
+    one) and is elementwise, hence the same in both data formats.
+
+    Args:
+        scale: the float applied to the residual branch.
+        **kwargs: ``keras.layers.Layer`` arguments (``name``, ...).
+
+    Raises:
+        TypeError: when ``scale`` is not a real number.
+
+    Example:
+        >>> layer = ScaledResidual(0.17, name="block35_1")
+        >>> y = layer([shortcut, residual])  # shortcut + 0.17 * residual
+    """
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+            raise TypeError(
+                f"`scale` must be a float. Received: scale={scale!r}"
+            )
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        shortcut, residual = inputs
+        return ops.add(shortcut, ops.multiply(residual, self.scale))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        config = super().get_config()
+        config["scale"] = self.scale
+        return config
+
+
 def custom_objects():
     """Every object a saved model of our families may name, by the names
     Keras 2 era files use (``relu6``, ``DepthwiseConv2D``, ...).
@@ -152,4 +194,5 @@ def custom_objects():
         "Conv2D": Conv2D,
         "DepthwiseConv2D": DepthwiseConv2D,
         "SeparableConv2D": SeparableConv2D,
+        "ScaledResidual": ScaledResidual,
     }

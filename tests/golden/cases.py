@@ -19,6 +19,12 @@ CASES = {
     "resnet101_notop": ("ResNet101", {"include_top": False}, (64, 96), 1, ()),
     "resnet152_top": ("ResNet152", {"include_top": True}, (224, 224), 1, ()),
     "resnet152_notop": ("ResNet152", {"include_top": False}, (64, 64), 1, ()),
+    "xception_top": ("Xception", {"include_top": True}, (299, 299), 1, ("slow",)),
+    "xception_notop": ("Xception", {"include_top": False}, (75, 96), 2, ()),
+    "inception_v3_top": ("InceptionV3", {"include_top": True}, (299, 299), 1, ("slow",)),
+    "inception_v3_notop": ("InceptionV3", {"include_top": False}, (107, 139), 2, ()),
+    "inception_resnet_v2_top": ("InceptionResNetV2", {"include_top": True}, (299, 299), 1, ("slow",)),
+    "inception_resnet_v2_notop": ("InceptionResNetV2", {"include_top": False}, (107, 139), 1, ()),
 }
 
 
