@@ -19,6 +19,19 @@ CASES = {
     "resnet101_notop": ("ResNet101", {"include_top": False}, (64, 96), 1, ()),
     "resnet152_top": ("ResNet152", {"include_top": True}, (224, 224), 1, ()),
     "resnet152_notop": ("ResNet152", {"include_top": False}, (64, 64), 1, ()),
+    "mobilenet_100_top": ("MobileNet", {"alpha": 1.0, "include_top": True}, (224, 224), 1, ()),
+    "mobilenet_025_top": ("MobileNet", {"alpha": 0.25, "include_top": True}, (224, 224), 2, ()),
+    "mobilenet_050_notop": ("MobileNet", {"alpha": 0.5, "include_top": False}, (96, 96), 2, ()),
+    "mobilenet_075_notop": ("MobileNet", {"alpha": 0.75, "include_top": False}, (64, 80), 2, ()),
+    "mobilenet_050_dm2_top": (
+        "MobileNet", {"alpha": 0.5, "depth_multiplier": 2, "include_top": True}, (96, 96), 2, (),
+    ),
+    "densenet121_top": ("DenseNet121", {"include_top": True}, (224, 224), 1, ()),
+    "densenet121_notop": ("DenseNet121", {"include_top": False}, (64, 64), 2, ()),
+    "densenet169_top": ("DenseNet169", {"include_top": True}, (224, 224), 1, ("slow",)),
+    "densenet169_notop": ("DenseNet169", {"include_top": False}, (64, 64), 1, ()),
+    "densenet201_top": ("DenseNet201", {"include_top": True}, (224, 224), 1, ("slow",)),
+    "densenet201_notop": ("DenseNet201", {"include_top": False}, (64, 96), 1, ()),
 }
 
 
