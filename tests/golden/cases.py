@@ -27,11 +27,11 @@ CASES = {
         "MobileNet", {"alpha": 0.5, "depth_multiplier": 2, "include_top": True}, (96, 96), 2, (),
     ),
     "densenet121_top": ("DenseNet121", {"include_top": True}, (224, 224), 1, ()),
-    "densenet121_notop": ("DenseNet121", {"include_top": False}, (64, 64), 2, ()),
+    "densenet121_notop": ("DenseNet121", {"include_top": False}, (64, 64), 2, ("slow",)),
     "densenet169_top": ("DenseNet169", {"include_top": True}, (224, 224), 1, ("slow",)),
-    "densenet169_notop": ("DenseNet169", {"include_top": False}, (64, 64), 1, ()),
+    "densenet169_notop": ("DenseNet169", {"include_top": False}, (64, 64), 1, ("slow",)),
     "densenet201_top": ("DenseNet201", {"include_top": True}, (224, 224), 1, ("slow",)),
-    "densenet201_notop": ("DenseNet201", {"include_top": False}, (64, 96), 1, ()),
+    "densenet201_notop": ("DenseNet201", {"include_top": False}, (64, 96), 1, ("slow",)),
 }
 
 
