@@ -25,6 +25,19 @@ CASES = {
     "inception_v3_notop": ("InceptionV3", {"include_top": False}, (107, 139), 2, ()),
     "inception_resnet_v2_top": ("InceptionResNetV2", {"include_top": True}, (299, 299), 1, ("slow",)),
     "inception_resnet_v2_notop": ("InceptionResNetV2", {"include_top": False}, (107, 139), 1, ()),
+    "mobilenet_100_top": ("MobileNet", {"alpha": 1.0, "include_top": True}, (224, 224), 1, ()),
+    "mobilenet_025_top": ("MobileNet", {"alpha": 0.25, "include_top": True}, (224, 224), 2, ()),
+    "mobilenet_050_notop": ("MobileNet", {"alpha": 0.5, "include_top": False}, (96, 96), 2, ()),
+    "mobilenet_075_notop": ("MobileNet", {"alpha": 0.75, "include_top": False}, (64, 80), 2, ()),
+    "mobilenet_050_dm2_top": (
+        "MobileNet", {"alpha": 0.5, "depth_multiplier": 2, "include_top": True}, (96, 96), 2, (),
+    ),
+    "densenet121_top": ("DenseNet121", {"include_top": True}, (224, 224), 1, ()),
+    "densenet121_notop": ("DenseNet121", {"include_top": False}, (64, 64), 2, ("slow",)),
+    "densenet169_top": ("DenseNet169", {"include_top": True}, (224, 224), 1, ("slow",)),
+    "densenet169_notop": ("DenseNet169", {"include_top": False}, (64, 64), 1, ("slow",)),
+    "densenet201_top": ("DenseNet201", {"include_top": True}, (224, 224), 1, ("slow",)),
+    "densenet201_notop": ("DenseNet201", {"include_top": False}, (64, 96), 1, ("slow",)),
 }
 
 

@@ -1,0 +1,293 @@
+"""MobileNet v1 (Howard et al., 2017), keras.applications.mobilenet-style.
+
+The graph is the official Keras one (layer order, names and shapes), so
+the official ``mobilenet_{alpha}_{rows}_tf[_no_top].h5`` files load by
+name. ``relu6`` and ``DepthwiseConv2D`` are re-exported here because
+Keras 2 era code loads saved MobileNets with
+``custom_objects={"relu6": mobilenet.relu6, "DepthwiseConv2D":
+mobilenet.DepthwiseConv2D}``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+from keras import layers
+
+from keras_zoo_plus import imagenet
+from keras_zoo_plus import layers as zoo_layers
+from keras_zoo_plus.applications import _common
+from keras_zoo_plus.layers import DepthwiseConv2D, relu6
+from keras_zoo_plus.registry import register
+
+BN_EPSILON = 1e-3  # the Keras default, which the official graph uses
+
+#: ``alpha`` values with official imagenet weights and their file tags.
+IMAGENET_ALPHAS = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
+#: Input sizes (square) with official imagenet weights.
+IMAGENET_ROWS = (128, 160, 192, 224)
+
+# (pointwise filters at alpha=1, stride) of depthwise blocks 1..13.
+BLOCKS = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+)
+
+MOBILENET_STAGES = (
+    (("conv1", r"^conv1(_bn|_relu)?$"),)
+    + tuple(
+        (f"block{i}", rf"^conv_(pad_{i}|dw_{i}(_bn|_relu)?|pw_{i}(_bn|_relu)?)$")
+        for i in range(1, len(BLOCKS) + 1)
+    )
+    + (("top", r"^(avg_pool|max_pool|dropout|conv_preds|reshape_2|predictions)$"),)
+)
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def validate_mobilenet_args(alpha, depth_multiplier, dropout, weights):
+    """Check MobileNet's own arguments (before any layer is built).
+
+    Raises:
+        ValueError, TypeError: naming the argument, the value received and
+            what is allowed.
+    """
+    if not _is_real(alpha):
+        raise TypeError(f"`alpha` must be a number. Received: alpha={alpha!r}")
+    if not alpha * 32 >= 1:
+        # int(32 * alpha) filters in the first convolution must be >= 1.
+        raise ValueError(
+            "`alpha` must be at least 1/32 = 0.03125 so that every layer keeps "
+            f"at least one filter. Received: alpha={alpha!r}"
+        )
+    if not isinstance(depth_multiplier, numbers.Integral) or isinstance(depth_multiplier, bool):
+        raise TypeError(
+            "`depth_multiplier` must be a positive integer. "
+            f"Received: depth_multiplier={depth_multiplier!r}"
+        )
+    if depth_multiplier < 1:
+        raise ValueError(
+            "`depth_multiplier` must be a positive integer. "
+            f"Received: depth_multiplier={depth_multiplier!r}"
+        )
+    if not _is_real(dropout) or not 0 <= dropout < 1:
+        raise ValueError(
+            "`dropout` must be a float in [0, 1) (the dropout rate before the "
+            f"classifier). Received: dropout={dropout!r}"
+        )
+    if weights == "imagenet":
+        if depth_multiplier != 1:
+            raise ValueError(
+                'With `weights="imagenet"`, `depth_multiplier` must be 1 (the '
+                "only value with official weights). "
+                f"Received: depth_multiplier={depth_multiplier!r}"
+            )
+        if alpha not in IMAGENET_ALPHAS:
+            raise ValueError(
+                'With `weights="imagenet"`, `alpha` must be one of 0.25, 0.5, '
+                f"0.75 or 1.0 (the values with official weights). Received: alpha={alpha!r}"
+            )
+
+
+def weights_key(alpha, rows):
+    """The ``weights.OFFICIAL_WEIGHTS`` key of the official file for
+    ``alpha`` and square input size ``rows``: ``"mobilenet_2_5_128"``."""
+    return f"mobilenet_{IMAGENET_ALPHAS[alpha]}_{rows}"
+
+
+def _spatial(shape, data_format):
+    """(rows, cols) of a 3-entry shape, or None if it is not one."""
+    if not isinstance(shape, (tuple, list)) or len(shape) != 3:
+        return None
+    return tuple(shape[1:]) if data_format == "channels_first" else tuple(shape[:2])
+
+
+def apply_conv_block(x, filters, *, strides, data_format, name="conv1"):
+    """The stem: 3x3 convolution (no bias), BatchNormalization, ReLU6."""
+    x = zoo_layers.Conv2D(
+        filters, 3, strides=strides, padding="same", use_bias=False,
+        data_format=data_format, name=name,
+    )(x)
+    x = layers.BatchNormalization(
+        axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, name=f"{name}_bn"
+    )(x)
+    return layers.ReLU(6.0, name=f"{name}_relu")(x)
+
+
+def apply_depthwise_block(x, filters, *, depth_multiplier, strides, data_format, block_id):
+    """3x3 depthwise conv + BN + ReLU6, then 1x1 pointwise conv + BN + ReLU6.
+
+    Strided blocks pad bottom/right by one and convolve ``valid``, as the
+    official graph does.
+    """
+    axis = imagenet.channel_axis(data_format)
+    if strides != 1:
+        x = layers.ZeroPadding2D(
+            ((0, 1), (0, 1)), data_format=data_format, name=f"conv_pad_{block_id}"
+        )(x)
+    x = zoo_layers.DepthwiseConv2D(
+        3, strides=strides, padding="same" if strides == 1 else "valid",
+        depth_multiplier=depth_multiplier, use_bias=False,
+        data_format=data_format, name=f"conv_dw_{block_id}",
+    )(x)
+    x = layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"conv_dw_{block_id}_bn")(x)
+    x = layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
+    x = zoo_layers.Conv2D(
+        filters, 1, padding="same", use_bias=False,
+        data_format=data_format, name=f"conv_pw_{block_id}",
+    )(x)
+    x = layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"conv_pw_{block_id}_bn")(x)
+    return layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
+
+
+def apply_top(x, spec, dropout):
+    """The official top: pooled 1x1 convolution as the classifier.
+
+    Pooling keeps the spatial dims (1x1), so ``conv_preds`` sees
+    ``(batch, 1, 1, C)`` or ``(batch, C, 1, 1)`` and the reshape gives
+    ``(batch, classes)`` in both data formats.
+    """
+    df = spec.data_format
+    x = layers.GlobalAveragePooling2D(data_format=df, keepdims=True, name="avg_pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = zoo_layers.Conv2D(spec.classes, 1, padding="same", data_format=df, name="conv_preds")(x)
+    x = layers.Reshape((spec.classes,), name="reshape_2")(x)
+    return layers.Activation(spec.classifier_activation, name="predictions")(x)
+
+
+@register(
+    "mobilenet", family="mobilenet", default_size=224, min_size=32, preprocess="tf",
+    weights_key="mobilenet_1_0_224", params=4_253_864, top1=0.665, top5=0.871,
+    size_mb=17, depth=88, stages=MOBILENET_STAGES,
+)
+def MobileNet(
+    input_shape=None,
+    alpha=1.0,
+    depth_multiplier=1,
+    dropout=1e-3,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    data_format=None,
+):
+    """Instantiate the MobileNet (v1) architecture.
+
+    Reference: [MobileNets: Efficient Convolutional Neural Networks for
+    Mobile Vision Applications](https://arxiv.org/abs/1704.04861).
+
+    Official imagenet weights exist for ``alpha`` in {0.25, 0.5, 0.75, 1.0},
+    ``depth_multiplier=1`` and square inputs of 128, 160, 192 or 224
+    pixels; the file matching ``alpha`` and the input size is loaded. As in
+    keras.applications, any other input size (without the top) warns and
+    loads the 224 weights. Unlike keras.applications, the size of an
+    ``input_tensor`` is taken into account when choosing the file.
+
+    Args:
+        input_shape: optional shape tuple, e.g. ``(160, 160, 3)`` (or
+            ``(3, 160, 160)`` with channels_first); with ``include_top`` and
+            imagenet weights a square size of 128, 160, 192 or 224. At least
+            32 pixels high and wide.
+        alpha: width multiplier (at least 1/32); with imagenet weights one of
+            0.25, 0.5, 0.75, 1.0.
+        depth_multiplier: positive int, the depthwise convolutions' depth
+            multiplier; 1 with imagenet weights.
+        dropout: dropout rate before the classifier, a float in [0, 1).
+        include_top: whether to include the pooled 1x1-convolution classifier.
+        weights: None (random init), "imagenet", or a path to a weights file
+            (legacy Keras .h5, .weights.h5 or .keras).
+        input_tensor: optional Keras tensor (output of `keras.Input()`).
+        pooling: None, "avg" or "max" when `include_top` is False.
+        classes: number of classes (1000 with imagenet weights and a top).
+        classifier_activation: activation of the top layer (None: logits).
+        name: model name; None gives ``"mobilenet_{alpha:.2f}_{rows}"``.
+        data_format: "channels_last", "channels_first" or None (global
+            default). Weights are the same for both.
+
+    Returns:
+        A `keras.Model`.
+
+    Raises:
+        ValueError, TypeError: for invalid arguments, before building.
+
+    Example:
+        >>> model = MobileNet(alpha=0.25, weights=None, include_top=False,
+        ...                   input_shape=(128, 128, 3), pooling="avg")
+        >>> model.output_shape
+        (None, 256)
+    """
+    validate_mobilenet_args(alpha, depth_multiplier, dropout, weights)
+    df = imagenet.resolve_data_format(data_format)
+    shape = input_shape
+    if shape is None and input_tensor is not None and hasattr(input_tensor, "shape"):
+        shape = tuple(input_tensor.shape[1:])
+    spatial = _spatial(shape, df)
+    # keras.applications' rule: a square official size is the default size
+    # (so include_top with imagenet weights accepts it); anything else is 224.
+    default_size = 224
+    if spatial is not None and spatial[0] == spatial[1] and spatial[0] in IMAGENET_ROWS:
+        default_size = spatial[0]
+    spec = _common.prepare(
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, data_format=df,
+        default_size=default_size, min_size=32,
+    )
+    rows, cols = _spatial(spec.input_shape, df)
+    if weights == "imagenet" and (rows != cols or rows not in IMAGENET_ROWS):
+        rows = 224
+        warnings.warn(
+            "`input_shape` is undefined or non-square, or `rows` is not in "
+            "[128, 160, 192, 224]. Weights for input shape (224, 224) will be "
+            "loaded as the default.",
+            stacklevel=2,
+        )
+
+    x = apply_conv_block(spec.inputs, int(32 * alpha), strides=2, data_format=df)
+    for block_id, (filters, strides) in enumerate(BLOCKS, 1):
+        x = apply_depthwise_block(
+            x, int(filters * alpha), depth_multiplier=depth_multiplier,
+            strides=strides, data_format=df, block_id=block_id,
+        )
+    if include_top:
+        x = apply_top(x, spec, dropout)
+    else:
+        x = _common.global_pool(x, spec)
+
+    if name is None:
+        name = f"mobilenet_{alpha:0.2f}_{rows}"
+    key = weights_key(alpha, rows) if weights == "imagenet" else None
+    return _common.finish(x, spec, name=name, key=key)
+
+
+def preprocess_input(x, data_format=None):
+    """"tf"-mode preprocessing: pixels in [0, 255] scaled to [-1, 1]."""
+    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+
+
+decode_predictions = imagenet.decode_predictions
+
+__all__ = [
+    "DepthwiseConv2D",
+    "MobileNet",
+    "decode_predictions",
+    "preprocess_input",
+    "relu6",
+]
