@@ -126,7 +126,9 @@ def build_pair(name, size=224, data_format="channels_last"):
     dst = ours.weights
     if len(src) != len(dst) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(src, dst)):
         raise ValueError(f"{name}: weighted layers of ours and keras.applications differ.")
-    weights = [_random_like(w.shape, v.path, i) for i, (w, v) in enumerate(zip(src, theirs.weights))]
+    weights = [
+        _random_like(w.shape, v.path, i) for i, (w, v) in enumerate(zip(src, theirs.weights))
+    ]
     theirs.set_weights(weights)
     ours.set_weights(weights)
     return ours, theirs, label
@@ -169,9 +171,7 @@ def model_flops(model):
 
 def _step_fn(model, x, train):
     if train:
-        model.compile(
-            optimizer=keras.optimizers.SGD(1e-4), loss="sparse_categorical_crossentropy"
-        )
+        model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="sparse_categorical_crossentropy")
         y = np.zeros((x.shape[0],), "int32")
         return lambda: model.train_on_batch(x, y)
     return lambda: model.predict_on_batch(x)
@@ -183,7 +183,9 @@ def _time(fn):
     return time.perf_counter() - start
 
 
-def compare(name, batch=16, size=224, train=False, rounds=5, data_format="channels_last", log=print):
+def compare(
+    name, batch=16, size=224, train=False, rounds=5, data_format="channels_last", log=print
+):
     """Time ours against keras.applications for one model.
 
     Args:
@@ -220,7 +222,9 @@ def compare(name, batch=16, size=224, train=False, rounds=5, data_format="channe
         for k, v in got.items():
             times[k].append(v)
         ratios.append(got["keras"] / got["ours"])
-        log(f"  round {r + 1}: ours {got['ours']:.3f}s keras {got['keras']:.3f}s ratio {ratios[-1]:.2f}")
+        log(
+            f"  round {r + 1}: ours {got['ours']:.3f}s keras {got['keras']:.3f}s ratio {ratios[-1]:.2f}"
+        )
     med = {k: statistics.median(v) for k, v in times.items()}
     flops = model_flops(ours) * batch * (3 if train else 1)
     return {
@@ -298,7 +302,9 @@ def add_parser(sub):
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--train", action="store_true", help="time a training step")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--data-format", default="channels_last", choices=["channels_last", "channels_first"])
+    p.add_argument(
+        "--data-format", default="channels_last", choices=["channels_last", "channels_first"]
+    )
     p.add_argument("--plot", metavar="FILE.png")
     p.add_argument("--sgemm", action="store_true", help="also print numpy's sgemm peak")
     p.set_defaults(func=main)

@@ -235,6 +235,60 @@ def separable_conv2d(
     return keras.ops.conv(y, pointwise_kernel, strides=1, padding="valid", data_format=data_format)
 
 
+def conv2d(
+    x,
+    kernel,
+    strides=1,
+    padding="valid",
+    data_format=None,
+    dilation_rate=1,
+    implementation="auto",
+):
+    """2D convolution; same contract as ``keras.ops.conv`` for 4D inputs.
+
+    On torch/CPU (``implementation="channels_last"``) the convolution runs
+    on a channels_last-strided view: for ``channels_last`` data Keras copies
+    the input to NCHW and back to channels_last memory around every
+    convolution, which costs about as much as a 1x1 convolution itself.
+    Every other backend/device uses ``keras.ops.conv`` (``"shifted"`` means
+    native here: XLA's dense convolution is already fast).
+
+    Args:
+        x: 4D input in ``data_format``.
+        kernel: ``(kh, kw, C_in / groups, C_out)``.
+        strides, padding, data_format, dilation_rate, implementation: as for
+            :func:`depthwise_conv2d`.
+
+    Returns:
+        The convolved tensor in ``data_format``.
+
+    Raises:
+        ValueError: as for :func:`depthwise_conv2d`.
+
+    Example:
+        >>> y = conv2d(x, kernel, strides=2, padding="same")
+    """
+    data_format = resolve_data_format(data_format)
+    padding = str(padding).lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"`padding` must be 'valid' or 'same'; received {padding!r}.")
+    _check_implementation(implementation)
+    strides = _pair(strides, "strides")
+    dilation_rate = _pair(dilation_rate, "dilation_rate")
+    if implementation == "auto":
+        implementation = select_implementation(x)
+    if implementation == "channels_last" and not (max(strides) > 1 and max(dilation_rate) > 1):
+        return _conv_torch(x, kernel, strides, padding, data_format, dilation_rate)
+    return keras.ops.conv(
+        x,
+        kernel,
+        strides=strides,
+        padding=padding,
+        data_format=data_format,
+        dilation_rate=dilation_rate,
+    )
+
+
 # --- jax: shifted multiply-adds -------------------------------------------
 
 
@@ -319,14 +373,7 @@ def _depthwise_torch(x, kernel, strides, padding, data_format, dilation_rate):
     kh, kw, channels, multiplier = kernel.shape
     # (kh, kw, C, M) -> (C * M, 1, kh, kw): output c * M + m in Keras' order.
     weight = kernel.permute(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw)
-    torch_padding = 0
-    if padding == "same":
-        ph = same_padding(x.shape[2], kh, strides[0], dilation_rate[0])
-        pw = same_padding(x.shape[3], kw, strides[1], dilation_rate[1])
-        if ph[0] == ph[1] and pw[0] == pw[1]:
-            torch_padding = (ph[0], pw[0])
-        else:
-            x = F.pad(x, (pw[0], pw[1], ph[0], ph[1]))
+    x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
     y = F.conv2d(
         x,
         weight,
@@ -336,6 +383,39 @@ def _depthwise_torch(x, kernel, strides, padding, data_format, dilation_rate):
         groups=channels,
     )
     return _from_torch_nchw(y, data_format)
+
+
+def _conv_torch(x, kernel, strides, padding, data_format, dilation_rate):
+    import torch.nn.functional as F
+
+    x = _to_torch_nchw(x, data_format)
+    kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
+    kh, kw, cin_per_group, _ = kernel.shape
+    weight = kernel.permute(3, 2, 0, 1)  # (kh, kw, Cin/g, Cout) -> (Cout, Cin/g, kh, kw)
+    x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
+    y = F.conv2d(
+        x,
+        weight,
+        stride=strides,
+        padding=torch_padding,
+        dilation=dilation_rate,
+        groups=x.shape[1] // cin_per_group,
+    )
+    return _from_torch_nchw(y, data_format)
+
+
+def _torch_padding(x, kernel_size, strides, padding, dilation_rate):
+    """``(x, padding for conv2d)``: symmetric "same" padding goes to the
+    kernel, asymmetric padding is applied to ``x`` explicitly."""
+    import torch.nn.functional as F
+
+    if padding != "same":
+        return x, 0
+    ph = same_padding(x.shape[2], kernel_size[0], strides[0], dilation_rate[0])
+    pw = same_padding(x.shape[3], kernel_size[1], strides[1], dilation_rate[1])
+    if ph[0] == ph[1] and pw[0] == pw[1]:
+        return x, (ph[0], pw[0])
+    return F.pad(x, (pw[0], pw[1], ph[0], ph[1])), 0
 
 
 def _pointwise_torch(x, kernel, data_format):
@@ -349,6 +429,7 @@ def _pointwise_torch(x, kernel, data_format):
 
 __all__ = [
     "IMPLEMENTATIONS",
+    "conv2d",
     "depthwise_conv2d",
     "same_padding",
     "select_implementation",

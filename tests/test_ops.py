@@ -87,16 +87,16 @@ def test_depthwise_matches_keras(case, data_format):
         pytest.skip("kernel larger than input")
     kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
 
-    ref, ref_grads = _value_and_grads(lambda a, b: keras.ops.depthwise_conv(a, b, **kwargs), (x, dw))
+    ref, ref_grads = _value_and_grads(
+        lambda a, b: keras.ops.depthwise_conv(a, b, **kwargs), (x, dw)
+    )
     out, grads = _value_and_grads(lambda a, b: zoo_ops.depthwise_conv2d(a, b, **kwargs), (x, dw))
     _assert_close(out, ref, "output")
     _assert_close(grads[0], ref_grads[0], "d/dx")
     _assert_close(grads[1], ref_grads[1], "d/dkernel")
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if c[2] == 8 and c[1] == "same"], ids=_case_id
-)
+@pytest.mark.parametrize("case", [c for c in CASES if c[2] == 8 and c[1] == "same"], ids=_case_id)
 def test_separable_matches_keras(case, data_format):
     (strides, dilation), padding, size, k, m = case
     x, dw, pw = _inputs(data_format, size, k, m)
@@ -188,3 +188,28 @@ def test_training_step_matches_native_layers(data_format):
     _assert_close(
         keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(ref(x)), "outputs"
     )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ((1, 1), "same", 8, 3),
+        ((2, 1), "same", 8, 3),
+        ((2, 1), "same", 7, 1),
+        ((1, 2), "valid", 7, 3),
+        ((2, 1), "valid", 8, 1),
+        ((2, 1), "same", 8, 4),
+    ],
+    ids=lambda c: f"s{c[0][0]}-d{c[0][1]}-{c[1]}-n{c[2]}-k{c[3]}",
+)
+def test_conv2d_matches_keras(case, data_format):
+    (strides, dilation), padding, size, k = case
+    x, _, _ = _inputs(data_format, size, k, 1)
+    kernel = np.random.default_rng(2).standard_normal((k, k, 3, 5)).astype("float32")
+    kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
+
+    ref, ref_grads = _value_and_grads(lambda a, b: keras.ops.conv(a, b, **kwargs), (x, kernel))
+    out, grads = _value_and_grads(lambda a, b: zoo_ops.conv2d(a, b, **kwargs), (x, kernel))
+    _assert_close(out, ref, "output")
+    _assert_close(grads[0], ref_grads[0], "d/dx")
+    _assert_close(grads[1], ref_grads[1], "d/dkernel")
