@@ -50,6 +50,9 @@ def build_parser():
     p = sub.add_parser("info", help="describe one model")
     p.add_argument("model")
     p.set_defaults(func=_cmd_info)
+    from keras_zoo_plus import bench
+
+    bench.add_parser(sub)
     return parser
 
 

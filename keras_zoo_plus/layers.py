@@ -61,7 +61,14 @@ class Conv2D(keras.layers.Conv2D):
     on every backend (see the module docstring)."""
 
     def call(self, inputs):
-        outputs = self.convolution_op(inputs, self.kernel)
+        outputs = zoo_ops.conv2d(
+            inputs,
+            self.kernel,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+        )
         if self.use_bias:
             outputs = add_bias(outputs, self.bias, self.data_format)
         if self.activation is not None:

@@ -1,31 +1,437 @@
 """Backend-aware kernels behind keras.ops-shaped functions.
 
 Backend-specific code lives here only, behind one function with a portable
-fallback, chosen by measurement and covered by parity tests on every
-backend.
+fallback (``keras.ops``), chosen by measurement and covered by parity tests
+(value and gradient) on every backend.
+
+Selection rule for :func:`depthwise_conv2d` (``implementation="auto"``),
+measured on a 2-core AMD EPYC CPU with a (16, 112, 112, 64) input and a 3x3
+kernel (see ``benchmarks/README.md``):
+
+========== ======== ===================================================
+backend    device   formulation
+========== ======== ===================================================
+jax        cpu      ``"shifted"``: kh*kw strided slices of the padded
+                    input, each scaled by one kernel tap and summed. XLA
+                    fuses them into one loop; its grouped convolution on
+                    CPU is 5-10x slower, forward and backward.
+torch      cpu      ``"channels_last"``: ``torch.nn.functional.conv2d``
+                    with ``groups=C`` on a channels_last-strided tensor
+                    (for ``channels_last`` data the NHWC buffer is reused
+                    as is, no copy). Keras copies the input to NCHW and
+                    back, and torch's NCHW depthwise kernel is ~3x slower.
+tensorflow any      ``"native"``: ``tf.nn.depthwise_conv2d`` is already
+                    fast.
+any        non-CPU  ``"native"``: cuDNN/XLA GPU depthwise kernels are the
+                    best known formulation there; we do not second-guess
+                    them without a measurement.
+========== ======== ===================================================
+
+``"native"`` is ``keras.ops.depthwise_conv`` itself and is always
+available.
 """
 
 from __future__ import annotations
 
 import keras
 
+from keras_zoo_plus.imagenet import resolve_data_format
 
-def depthwise_conv2d(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """Depthwise 2D convolution; same contract as ``keras.ops.depthwise_conv``."""
+IMPLEMENTATIONS = ("auto", "native", "shifted", "channels_last")
+
+
+def _pair(value, name):
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(value)
+    if len(value) != 2 or not all(isinstance(v, int) for v in value):
+        raise ValueError(f"`{name}` must be an int or a pair of ints; received {value!r}.")
+    return value
+
+
+def same_padding(size, kernel, stride, dilation):
+    """``(before, after)`` padding of Keras' ``padding="same"`` for one axis.
+
+    The output has ``ceil(size / stride)`` positions; any odd total padding
+    puts the extra pixel after (bottom/right), as TensorFlow, JAX and Keras'
+    torch backend all do.
+    """
+    effective = (kernel - 1) * dilation + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+def _output_size(size, kernel, stride, dilation, padding):
+    effective = (kernel - 1) * dilation + 1
+    if padding == "same":
+        return -(-size // stride)
+    return (size - effective) // stride + 1
+
+
+def _device_kind(x):
+    """``"cpu"``, ``"meta"`` (symbolic build), or the accelerator's name."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        # Traced values carry no device; jit places them on the default one.
+        return jax.default_backend()
+    if backend == "torch":
+        device = getattr(x, "device", None)
+        if device is None:
+            from keras.src.backend.torch.core import get_device
+
+            return str(get_device()).split(":")[0]
+        return device.type
+    return "any"
+
+
+def select_implementation(x=None):
+    """The formulation ``implementation="auto"`` picks for ``x`` (see the
+    module docstring): ``"shifted"``, ``"channels_last"`` or ``"native"``.
+
+    Args:
+        x: The input tensor (its device decides on torch); ``None`` uses the
+            backend's default device.
+
+    Returns:
+        str: one of ``"native"``, ``"shifted"``, ``"channels_last"``.
+    """
+    backend = keras.backend.backend()
+    device = _device_kind(x)
+    if backend == "jax" and device == "cpu":
+        return "shifted"
+    if backend == "torch" and device in ("cpu", "meta"):
+        return "channels_last"
+    return "native"
+
+
+def _check_implementation(implementation):
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"`implementation` must be one of {IMPLEMENTATIONS}; received {implementation!r}."
+        )
+    backend = keras.backend.backend()
+    if implementation == "shifted" and backend != "jax":
+        raise ValueError(
+            f"`implementation='shifted'` needs the jax backend; the backend is {backend!r}."
+        )
+    if implementation == "channels_last" and backend != "torch":
+        raise ValueError(
+            f"`implementation='channels_last'` needs the torch backend; the backend is {backend!r}."
+        )
+
+
+def depthwise_conv2d(
+    x,
+    kernel,
+    strides=1,
+    padding="valid",
+    data_format=None,
+    dilation_rate=1,
+    implementation="auto",
+):
+    """Depthwise 2D convolution; same contract as ``keras.ops.depthwise_conv``.
+
+    Output channel ``c * depth_multiplier + m`` is input channel ``c``
+    convolved with ``kernel[:, :, c, m]``.
+
+    Args:
+        x: 4D input, ``(N, H, W, C)`` or ``(N, C, H, W)`` per ``data_format``.
+        kernel: ``(kh, kw, C, depth_multiplier)``.
+        strides: int or pair.
+        padding: ``"valid"`` or ``"same"`` (Keras semantics: extra pixel of
+            an odd total padding goes after).
+        data_format: ``"channels_last"``, ``"channels_first"`` or ``None``
+            (the Keras default).
+        dilation_rate: int or pair. Keras (and TensorFlow) refuse strides
+            and dilation both > 1; so do we.
+        implementation: ``"auto"`` (the measured rule of the module
+            docstring), ``"native"`` (``keras.ops.depthwise_conv``), or a
+            backend's fast path by name (``"shifted"`` for jax,
+            ``"channels_last"`` for torch).
+
+    Returns:
+        The convolved tensor in ``data_format``.
+
+    Raises:
+        ValueError: for an unknown ``padding``, ``data_format`` or
+            ``implementation``, or a fast path requested on another backend.
+
+    Example:
+        >>> y = depthwise_conv2d(x, kernel, strides=2, padding="same")
+    """
+    data_format = resolve_data_format(data_format)
+    padding = str(padding).lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"`padding` must be 'valid' or 'same'; received {padding!r}.")
+    _check_implementation(implementation)
+    strides = _pair(strides, "strides")
+    dilation_rate = _pair(dilation_rate, "dilation_rate")
+    if implementation == "auto":
+        implementation = select_implementation(x)
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        # Keep the native op's error for this unsupported combination.
+        implementation = "native"
+    if implementation == "shifted":
+        return _depthwise_shifted(x, kernel, strides, padding, data_format, dilation_rate)
+    if implementation == "channels_last":
+        return _depthwise_torch(x, kernel, strides, padding, data_format, dilation_rate)
     return keras.ops.depthwise_conv(
-        x, kernel, strides=strides, padding=padding, data_format=data_format,
+        x,
+        kernel,
+        strides=strides,
+        padding=padding,
+        data_format=data_format,
         dilation_rate=dilation_rate,
     )
 
 
 def separable_conv2d(
-    x, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None,
+    x,
+    depthwise_kernel,
+    pointwise_kernel,
+    strides=1,
+    padding="valid",
+    data_format=None,
     dilation_rate=1,
+    implementation="auto",
 ):
     """Depthwise then 1x1 pointwise convolution; same contract as
-    ``keras.ops.separable_conv``."""
-    x = depthwise_conv2d(
-        x, depthwise_kernel, strides=strides, padding=padding, data_format=data_format,
+    ``keras.ops.separable_conv``.
+
+    Args:
+        x: 4D input in ``data_format``.
+        depthwise_kernel: ``(kh, kw, C, depth_multiplier)``.
+        pointwise_kernel: ``(1, 1, C * depth_multiplier, filters)``.
+        strides, padding, data_format, dilation_rate, implementation: as for
+            :func:`depthwise_conv2d` (they apply to the depthwise step).
+
+    Returns:
+        The ``filters``-channel output in ``data_format``.
+
+    Raises:
+        ValueError: as for :func:`depthwise_conv2d`.
+
+    Example:
+        >>> y = separable_conv2d(x, dw, pw, padding="same")
+    """
+    data_format = resolve_data_format(data_format)
+    _check_implementation(implementation)
+    if implementation == "auto":
+        implementation = select_implementation(x)
+    y = depthwise_conv2d(
+        x,
+        depthwise_kernel,
+        strides=strides,
+        padding=padding,
+        data_format=data_format,
+        dilation_rate=dilation_rate,
+        implementation=implementation,
+    )
+    if implementation == "channels_last":
+        return _pointwise_torch(y, pointwise_kernel, data_format)
+    return keras.ops.conv(y, pointwise_kernel, strides=1, padding="valid", data_format=data_format)
+
+
+def conv2d(
+    x,
+    kernel,
+    strides=1,
+    padding="valid",
+    data_format=None,
+    dilation_rate=1,
+    implementation="auto",
+):
+    """2D convolution; same contract as ``keras.ops.conv`` for 4D inputs.
+
+    On torch/CPU (``implementation="channels_last"``) the convolution runs
+    on a channels_last-strided view: for ``channels_last`` data Keras copies
+    the input to NCHW and back to channels_last memory around every
+    convolution, which costs about as much as a 1x1 convolution itself.
+    Every other backend/device uses ``keras.ops.conv`` (``"shifted"`` means
+    native here: XLA's dense convolution is already fast).
+
+    Args:
+        x: 4D input in ``data_format``.
+        kernel: ``(kh, kw, C_in / groups, C_out)``.
+        strides, padding, data_format, dilation_rate, implementation: as for
+            :func:`depthwise_conv2d`.
+
+    Returns:
+        The convolved tensor in ``data_format``.
+
+    Raises:
+        ValueError: as for :func:`depthwise_conv2d`.
+
+    Example:
+        >>> y = conv2d(x, kernel, strides=2, padding="same")
+    """
+    data_format = resolve_data_format(data_format)
+    padding = str(padding).lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"`padding` must be 'valid' or 'same'; received {padding!r}.")
+    _check_implementation(implementation)
+    strides = _pair(strides, "strides")
+    dilation_rate = _pair(dilation_rate, "dilation_rate")
+    if implementation == "auto":
+        implementation = select_implementation(x)
+    if implementation == "channels_last" and not (max(strides) > 1 and max(dilation_rate) > 1):
+        return _conv_torch(x, kernel, strides, padding, data_format, dilation_rate)
+    return keras.ops.conv(
+        x,
+        kernel,
+        strides=strides,
+        padding=padding,
+        data_format=data_format,
         dilation_rate=dilation_rate,
     )
-    return keras.ops.conv(x, pointwise_kernel, strides=1, padding="valid", data_format=data_format)
+
+
+# --- jax: shifted multiply-adds -------------------------------------------
+
+
+def _depthwise_shifted(x, kernel, strides, padding, data_format, dilation_rate):
+    import jax.numpy as jnp
+    from jax import lax
+
+    x = jnp.asarray(x)
+    kernel = jnp.asarray(keras.ops.convert_to_tensor(kernel), dtype=x.dtype)
+    kh, kw, channels, multiplier = kernel.shape
+    first = data_format == "channels_first"
+    h_axis, w_axis = (2, 3) if first else (1, 2)
+    size_h, size_w = x.shape[h_axis], x.shape[w_axis]
+    (sh, sw), (dh, dw) = strides, dilation_rate
+    out_h = _output_size(size_h, kh, sh, dh, padding)
+    out_w = _output_size(size_w, kw, sw, dw, padding)
+    if padding == "same":
+        pads = [(0, 0)] * 4
+        pads[h_axis] = same_padding(size_h, kh, sh, dh)
+        pads[w_axis] = same_padding(size_w, kw, sw, dw)
+        x = jnp.pad(x, pads)
+    if multiplier == 1:
+        taps = kernel.reshape(kh, kw, channels)
+    else:
+        # Broadcast each input channel against its `multiplier` taps; the
+        # (C, M) pair flattens to output channel c * M + m, Keras' order.
+        taps = kernel
+        x = x[:, :, None] if first else x[..., None]
+        if first:
+            h_axis, w_axis = 3, 4
+    if first:
+        taps = taps[..., None, None]
+    start = [0] * x.ndim
+    step = [1] * x.ndim
+    step[h_axis], step[w_axis] = sh, sw
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            start[h_axis], start[w_axis] = i * dh, j * dw
+            limit = list(x.shape)
+            limit[h_axis] = start[h_axis] + (out_h - 1) * sh + 1
+            limit[w_axis] = start[w_axis] + (out_w - 1) * sw + 1
+            term = lax.slice(x, tuple(start), tuple(limit), tuple(step)) * taps[i, j]
+            out = term if out is None else out + term
+    if multiplier > 1:
+        shape = list(out.shape)
+        if first:
+            out = out.reshape(shape[:1] + [channels * multiplier] + shape[3:])
+        else:
+            out = out.reshape(shape[:3] + [channels * multiplier])
+    return out
+
+
+# --- torch: native grouped conv on channels_last strides -------------------
+
+
+def _to_torch_nchw(x, data_format):
+    """A logical-NCHW view with channels_last strides, copying only when the
+    input is not already laid out that way."""
+    import torch
+
+    x = keras.ops.convert_to_tensor(x)
+    if data_format == "channels_last":
+        # The permuted view of a contiguous NHWC tensor *is* channels_last.
+        x = x.permute(0, 3, 1, 2)
+    if not x.is_contiguous(memory_format=torch.channels_last):
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _from_torch_nchw(y, data_format):
+    if data_format == "channels_last":
+        return y.permute(0, 2, 3, 1)
+    return y
+
+
+def _depthwise_torch(x, kernel, strides, padding, data_format, dilation_rate):
+    import torch.nn.functional as F
+
+    x = _to_torch_nchw(x, data_format)
+    kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
+    kh, kw, channels, multiplier = kernel.shape
+    # (kh, kw, C, M) -> (C * M, 1, kh, kw): output c * M + m in Keras' order.
+    weight = kernel.permute(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw)
+    x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
+    y = F.conv2d(
+        x,
+        weight,
+        stride=strides,
+        padding=torch_padding,
+        dilation=dilation_rate,
+        groups=channels,
+    )
+    return _from_torch_nchw(y, data_format)
+
+
+def _conv_torch(x, kernel, strides, padding, data_format, dilation_rate):
+    import torch.nn.functional as F
+
+    x = _to_torch_nchw(x, data_format)
+    kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
+    kh, kw, cin_per_group, _ = kernel.shape
+    weight = kernel.permute(3, 2, 0, 1)  # (kh, kw, Cin/g, Cout) -> (Cout, Cin/g, kh, kw)
+    x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
+    y = F.conv2d(
+        x,
+        weight,
+        stride=strides,
+        padding=torch_padding,
+        dilation=dilation_rate,
+        groups=x.shape[1] // cin_per_group,
+    )
+    return _from_torch_nchw(y, data_format)
+
+
+def _torch_padding(x, kernel_size, strides, padding, dilation_rate):
+    """``(x, padding for conv2d)``: symmetric "same" padding goes to the
+    kernel, asymmetric padding is applied to ``x`` explicitly."""
+    import torch.nn.functional as F
+
+    if padding != "same":
+        return x, 0
+    ph = same_padding(x.shape[2], kernel_size[0], strides[0], dilation_rate[0])
+    pw = same_padding(x.shape[3], kernel_size[1], strides[1], dilation_rate[1])
+    if ph[0] == ph[1] and pw[0] == pw[1]:
+        return x, (ph[0], pw[0])
+    return F.pad(x, (pw[0], pw[1], ph[0], ph[1])), 0
+
+
+def _pointwise_torch(x, kernel, data_format):
+    import torch.nn.functional as F
+
+    x = _to_torch_nchw(x, data_format)
+    kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
+    weight = kernel.permute(3, 2, 0, 1)
+    return _from_torch_nchw(F.conv2d(x, weight), data_format)
+
+
+__all__ = [
+    "IMPLEMENTATIONS",
+    "conv2d",
+    "depthwise_conv2d",
+    "same_padding",
+    "select_implementation",
+    "separable_conv2d",
+]

@@ -1,0 +1,223 @@
+"""Parity of keras_zoo_plus.ops (the fast formulations the current backend
+picks) with keras.ops.depthwise_conv / separable_conv, values and gradients,
+on small random inputs. Runs on whichever backend the session uses."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+from keras_zoo_plus import layers as zoo_layers
+from keras_zoo_plus import ops as zoo_ops
+
+BACKEND = keras.backend.backend()
+REL = 1e-5
+
+# (strides, dilation): Keras refuses strides and dilation both > 1.
+STRIDE_DILATION = [(1, 1), (2, 1), (1, 2)]
+# Every stride/dilation x padding x odd/even size, with (kernel, multiplier)
+# in two pairs, plus the two other pairings where asymmetric padding bites.
+ALL_CASES = [
+    (sd, pad, size, k, m)
+    for sd, pad, size, (k, m) in itertools.product(
+        STRIDE_DILATION, ["same", "valid"], [7, 8], [(3, 1), (5, 2)]
+    )
+] + [((2, 1), "same", 8, 3, 2), ((2, 1), "same", 7, 5, 1)]
+# With stride 1 the padding does not depend on the size's parity, so the odd
+# size adds nothing there: keep those in the slow session (JAX compiles every
+# case afresh, which dominates the fast session's time).
+CASES = [
+    pytest.param(c, marks=pytest.mark.slow) if c[0][0] == 1 and c[2] == 7 else c for c in ALL_CASES
+]
+
+
+def _case_id(case):
+    (s, d), pad, size, k, m = case
+    return f"s{s}-d{d}-{pad}-n{size}-k{k}-m{m}"
+
+
+def _inputs(data_format, size, k, m, channels=3, seed=0, filters=4):
+    rng = np.random.default_rng(seed)
+    shape = (2, size, size + 1, channels)  # non-square catches H/W swaps
+    x = rng.standard_normal(shape).astype("float32")
+    if data_format == "channels_first":
+        x = np.transpose(x, (0, 3, 1, 2)).copy()
+    dw = rng.standard_normal((k, k, channels, m)).astype("float32")
+    pw = rng.standard_normal((1, 1, channels * m, filters)).astype("float32")
+    return x, dw, pw
+
+
+def _value_and_grads(fn, args, seed=1):
+    """``fn(*args)`` and d/d(args) of ``sum(fn(*args) * w)`` for a fixed
+    random ``w`` (so every output element contributes a distinct weight)."""
+    out = keras.ops.convert_to_numpy(fn(*[keras.ops.convert_to_tensor(a) for a in args]))
+    w = np.random.default_rng(seed).standard_normal(out.shape).astype("float32")
+    if BACKEND == "jax":
+        import jax
+
+        def loss(*a):
+            return (fn(*a) * w).sum()
+
+        # jit: one compilation instead of one per eager primitive.
+        grads = jax.jit(jax.grad(loss, argnums=tuple(range(len(args)))))(*args)
+    elif BACKEND == "torch":
+        import torch
+
+        tensors = [torch.tensor(a, requires_grad=True) for a in args]
+        (fn(*tensors) * torch.tensor(w)).sum().backward()
+        grads = [t.grad for t in tensors]
+    else:
+        import tensorflow as tf
+
+        tensors = [tf.constant(a) for a in args]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            loss = tf.reduce_sum(fn(*tensors) * w)
+        grads = tape.gradient(loss, tensors)
+    return out, [keras.ops.convert_to_numpy(g) for g in grads]
+
+
+def _assert_close(actual, expected, what):
+    scale = max(float(np.max(np.abs(expected))), 1e-6)
+    err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    assert err <= REL * scale, f"{what}: max|diff| {err:.3g} > {REL} * {scale:.3g}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_depthwise_matches_keras(case, data_format):
+    (strides, dilation), padding, size, k, m = case
+    x, dw, _ = _inputs(data_format, size, k, m)
+    if padding == "valid" and (size - (k - 1) * dilation) < 1:
+        pytest.skip("kernel larger than input")
+    kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
+
+    ref, ref_grads = _value_and_grads(
+        lambda a, b: keras.ops.depthwise_conv(a, b, **kwargs), (x, dw)
+    )
+    out, grads = _value_and_grads(lambda a, b: zoo_ops.depthwise_conv2d(a, b, **kwargs), (x, dw))
+    _assert_close(out, ref, "output")
+    _assert_close(grads[0], ref_grads[0], "d/dx")
+    _assert_close(grads[1], ref_grads[1], "d/dkernel")
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in ALL_CASES if c[2] == 8 and c[1] == "same"], ids=_case_id
+)
+def test_separable_matches_keras(case, data_format):
+    (strides, dilation), padding, size, k, m = case
+    x, dw, pw = _inputs(data_format, size, k, m)
+    kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
+
+    ref, ref_grads = _value_and_grads(
+        lambda a, b, c: keras.ops.separable_conv(a, b, c, **kwargs), (x, dw, pw)
+    )
+    out, grads = _value_and_grads(
+        lambda a, b, c: zoo_ops.separable_conv2d(a, b, c, **kwargs), (x, dw, pw)
+    )
+    _assert_close(out, ref, "output")
+    for name, g, r in zip(("d/dx", "d/ddepthwise", "d/dpointwise"), grads, ref_grads):
+        _assert_close(g, r, name)
+
+
+def test_same_padding_is_keras_rule():
+    # Extra pixel of an odd total goes after; stride 1 pads (k - 1) * d.
+    assert zoo_ops.same_padding(8, 3, 2, 1) == (0, 1)
+    assert zoo_ops.same_padding(7, 3, 2, 1) == (1, 1)
+    assert zoo_ops.same_padding(8, 4, 1, 1) == (1, 2)
+    assert zoo_ops.same_padding(9, 3, 1, 2) == (2, 2)
+    assert zoo_ops.same_padding(224, 3, 2, 1) == (0, 1)
+
+
+def test_selection_rule_on_cpu():
+    expected = {"jax": "shifted", "torch": "channels_last", "tensorflow": "native"}[BACKEND]
+    x = keras.ops.zeros((1, 4, 4, 2))
+    assert zoo_ops.select_implementation(x) == expected
+
+
+def test_unknown_implementation_is_refused():
+    x = np.zeros((1, 4, 4, 2), "float32")
+    k = np.zeros((3, 3, 2, 1), "float32")
+    with pytest.raises(ValueError, match=r"`implementation` must be one of .* received 'fast'"):
+        zoo_ops.depthwise_conv2d(x, k, implementation="fast")
+    other = "channels_last" if BACKEND != "torch" else "shifted"
+    with pytest.raises(ValueError, match=f"`implementation='{other}'` needs the"):
+        zoo_ops.depthwise_conv2d(x, k, implementation=other)
+
+
+def test_native_implementation_is_keras_op():
+    x, dw, _ = _inputs("channels_last", 8, 3, 1)
+    out = zoo_ops.depthwise_conv2d(x, dw, padding="same", implementation="native")
+    ref = keras.ops.depthwise_conv(x, dw, padding="same")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(ref))
+
+
+def _twin_models(data_format):
+    """The same small separable/depthwise network from our layers and from
+    keras.layers, with identical weights."""
+
+    def build(dw_cls, sep_cls):
+        # Widths (7, 7, 3) never equal the channel counts (6, 5, 5): Keras 3.15.1 on
+        # TensorFlow adds the bias along the width there in channels_first
+        # (see keras_zoo_plus.layers), which would make the reference wrong.
+        shape = (3, 9, 13) if data_format == "channels_first" else (9, 13, 3)
+        inputs = keras.Input(shape)
+        x = dw_cls(3, strides=2, padding="same", depth_multiplier=2, data_format=data_format)(
+            inputs
+        )
+        x = keras.layers.ReLU()(x)
+        x = sep_cls(5, 3, padding="same", data_format=data_format)(x)
+        x = dw_cls(3, padding="valid", dilation_rate=2, data_format=data_format)(x)
+        x = keras.layers.GlobalAveragePooling2D(data_format=data_format)(x)
+        return keras.Model(inputs, x)
+
+    ours = build(zoo_layers.DepthwiseConv2D, zoo_layers.SeparableConv2D)
+    ref = build(keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    rng = np.random.default_rng(3)
+    weights = [rng.standard_normal(w.shape).astype("float32") * 0.3 for w in ref.weights]
+    ref.set_weights(weights)
+    ours.set_weights(weights)
+    return ours, ref
+
+
+def test_training_step_matches_native_layers(data_format):
+    ours, ref = _twin_models(data_format)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2,) + tuple(ours.input_shape[1:])).astype("float32")
+    y = rng.standard_normal((2, 5)).astype("float32")
+    for model in (ours, ref):
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    loss_ours = ours.train_on_batch(x, y)
+    loss_ref = ref.train_on_batch(x, y)
+    assert abs(loss_ours - loss_ref) <= REL * abs(loss_ref)
+    for a, b, w in zip(ours.get_weights(), ref.get_weights(), ref.weights):
+        _assert_close(a, b, f"weight {w.path} after one SGD step")
+    _assert_close(
+        keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(ref(x)), "outputs"
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ((1, 1), "same", 8, 3),
+        ((2, 1), "same", 8, 3),
+        ((2, 1), "same", 7, 1),
+        ((1, 2), "valid", 7, 3),
+        ((2, 1), "valid", 8, 1),
+        ((2, 1), "same", 8, 4),
+    ],
+    ids=lambda c: f"s{c[0][0]}-d{c[0][1]}-{c[1]}-n{c[2]}-k{c[3]}",
+)
+def test_conv2d_matches_keras(case, data_format):
+    (strides, dilation), padding, size, k = case
+    x, _, _ = _inputs(data_format, size, k, 1)
+    kernel = np.random.default_rng(2).standard_normal((k, k, 3, 5)).astype("float32")
+    kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
+
+    ref, ref_grads = _value_and_grads(lambda a, b: keras.ops.conv(a, b, **kwargs), (x, kernel))
+    out, grads = _value_and_grads(lambda a, b: zoo_ops.conv2d(a, b, **kwargs), (x, kernel))
+    _assert_close(out, ref, "output")
+    _assert_close(grads[0], ref_grads[0], "d/dx")
+    _assert_close(grads[1], ref_grads[1], "d/dkernel")
