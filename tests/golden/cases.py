@@ -19,6 +19,10 @@ CASES = {
     "resnet101_notop": ("ResNet101", {"include_top": False}, (64, 96), 1, ()),
     "resnet152_top": ("ResNet152", {"include_top": True}, (224, 224), 1, ()),
     "resnet152_notop": ("ResNet152", {"include_top": False}, (64, 64), 1, ()),
+    "nasnet_mobile_top": ("NASNetMobile", {"include_top": True}, (224, 224), 1, ()),
+    "nasnet_mobile_notop": ("NASNetMobile", {"include_top": False}, (63, 72), 1, ()),
+    "nasnet_large_top": ("NASNetLarge", {"include_top": True}, (331, 331), 1, ("slow",)),
+    "nasnet_large_notop": ("NASNetLarge", {"include_top": False}, (64, 64), 1, ("slow",)),
 }
 
 
