@@ -18,6 +18,12 @@ Differences from keras.applications 3.15.1 (same weights, same outputs):
   ``keras.applications.NASNetLarge(include_top=False)``, whose default input
   shape is ``(None, None, 3)``).
 
+Limitation shared with keras.applications: with an unknown spatial size
+the strided paddings assume even sizes (the static rule needs the size), so
+such a model matches the static one only for inputs whose strided stages
+stay even (e.g. 65, 129, 225) and fails on others; give a static
+``input_shape`` when the size is known.
+
 Every weighted layer has the official name and is created in the official
 order (the official files are matched by name, with order as fallback);
 every other layer gets a deterministic name ending in its cell's id.
