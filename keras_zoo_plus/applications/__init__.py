@@ -9,6 +9,7 @@ from keras_zoo_plus.applications import (
     inception_resnet_v2,
     inception_v3,
     mobilenet,
+    nasnet,
     resnet,
     resnet50,
     vgg16,
@@ -19,6 +20,7 @@ from keras_zoo_plus.applications.densenet import DenseNet121, DenseNet169, Dense
 from keras_zoo_plus.applications.inception_resnet_v2 import InceptionResNetV2
 from keras_zoo_plus.applications.inception_v3 import InceptionV3
 from keras_zoo_plus.applications.mobilenet import MobileNet
+from keras_zoo_plus.applications.nasnet import NASNetLarge, NASNetMobile
 from keras_zoo_plus.applications.resnet import ResNet50, ResNet101, ResNet152
 from keras_zoo_plus.applications.vgg import VGG16, VGG19
 from keras_zoo_plus.applications.xception import Xception
@@ -30,6 +32,8 @@ __all__ = [
     "InceptionResNetV2",
     "InceptionV3",
     "MobileNet",
+    "NASNetLarge",
+    "NASNetMobile",
     "ResNet50",
     "ResNet101",
     "ResNet152",
@@ -40,6 +44,7 @@ __all__ = [
     "inception_resnet_v2",
     "inception_v3",
     "mobilenet",
+    "nasnet",
     "resnet",
     "resnet50",
     "vgg16",

@@ -48,8 +48,12 @@ def prepare(
     min_size,
     require_flatten=None,
     has_imagenet=True,
+    require_static=False,
 ):
     """Validate every common argument and create the input.
+
+    ``require_static``: with ``weights="imagenet"`` the input shape may have
+    no ``None`` entry (NASNet).
 
     Raises ``ValueError``/``TypeError`` before any layer is built.
     """
@@ -67,6 +71,16 @@ def prepare(
     if input_shape is None and input_tensor is not None:
         # Take the shape from the tensor so the checks below still apply.
         input_shape = tuple(input_tensor.shape[1:])
+    if (
+        require_static
+        and weights == "imagenet"
+        and isinstance(input_shape, (tuple, list))
+        and None in tuple(input_shape)
+    ):
+        raise ValueError(
+            'With `weights="imagenet"` the input shape must be static (no None '
+            f"entries). Received: input_shape={tuple(input_shape)}"
+        )
     if require_flatten is None:
         require_flatten = include_top
     shape = imagenet.obtain_input_shape(
