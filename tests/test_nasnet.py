@@ -180,6 +180,7 @@ def test_pooling(pooling, shape):
     assert model.output_shape == shape
 
 
+@pytest.mark.slow
 def test_unknown_spatial_size_builds_a_working_model(data_format):
     """keras.applications builds 1x1 projections instead of reductions when
     the spatial size is unknown (a model that fails on its first call); ours

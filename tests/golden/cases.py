@@ -38,7 +38,7 @@ CASES = {
     "densenet169_notop": ("DenseNet169", {"include_top": False}, (64, 64), 1, ("slow",)),
     "densenet201_top": ("DenseNet201", {"include_top": True}, (224, 224), 1, ("slow",)),
     "densenet201_notop": ("DenseNet201", {"include_top": False}, (64, 96), 1, ("slow",)),
-    "nasnet_mobile_top": ("NASNetMobile", {"include_top": True}, (224, 224), 1, ()),
+    "nasnet_mobile_top": ("NASNetMobile", {"include_top": True}, (224, 224), 1, ("slow",)),
     "nasnet_mobile_notop": ("NASNetMobile", {"include_top": False}, (63, 72), 1, ()),
     "nasnet_large_top": ("NASNetLarge", {"include_top": True}, (331, 331), 1, ("slow",)),
     "nasnet_large_notop": ("NASNetLarge", {"include_top": False}, (64, 64), 1, ("slow",)),
