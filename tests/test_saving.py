@@ -6,6 +6,7 @@ Keras 2) with tests/fixtures/make_fixtures.py.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -285,9 +286,15 @@ def mini_mobilenet(data_format="channels_last"):
     return keras.Model(inputs, outputs, name="mini_mobilenet")
 
 
+@pytest.mark.slow
 def test_keras_file_loads_under_the_other_backends(tmp_path):
     """Saved here (both data formats), loaded by the two other backends in
-    subprocesses: same outputs within 1e-5 of the largest."""
+    subprocesses: same outputs within 1e-5 of the largest.
+
+    Slow session only: it is the one venv holding all three backends (each
+    backend session installs just its own)."""
+    missing = [b for b in ("tensorflow", "torch", "jax") if importlib.util.find_spec(b) is None]
+    assert not missing, f"this test needs every backend installed; missing: {missing}"
     stems = []
     for data_format in ("channels_last", "channels_first"):
         model = synthetic.apply_synthetic_weights(mini_mobilenet(data_format), seed=5)
