@@ -1,22 +1,66 @@
-"""``keras-zoo-plus`` command line."""
+"""``keras-zoo-plus`` command line.
+
+    keras-zoo-plus list [PATTERN]          registered models ("resnet*")
+    keras-zoo-plus info MODEL              what the zoo knows about one model
+    keras-zoo-plus table [--markdown]      parameters, size, depth, accuracy
+    keras-zoo-plus check [options]         cross-backend compatibility matrix
+
+Exit codes: 0 success, 1 ``check`` found a deviation above the tolerance or a
+cell that failed (``table``: a parameter count differs from the registry),
+2 bad arguments (one line on stderr).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import sys
+
+PROG = "keras-zoo-plus"
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line on stderr, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         # One line, exit code 2, no usage dump.
-        sys.stderr.write(f"keras-zoo-plus: error: {message}\n")
+        sys.stderr.write(f"{PROG}: error: {message}\n")
         raise SystemExit(2)
+
+
+def _resolve_models(patterns):
+    """Registry names for names/wildcards, in registry order, without duplicates."""
+    from keras_zoo_plus import registry
+
+    if not patterns:
+        return registry.list_models()
+    names = []
+    for pattern in patterns:
+        if any(ch in pattern for ch in "*?["):
+            found = registry.list_models(pattern)
+            if not found:
+                raise UsageError(f"no model matches {pattern!r} (see `{PROG} list`)")
+        else:
+            try:
+                found = [registry.model_info(pattern).name]
+            except ValueError:
+                known = ", ".join(registry.list_models())
+                raise UsageError(f"unknown model {pattern!r}; known models: {known}") from None
+        names += [n for n in found if n not in names]
+    return names
 
 
 def _cmd_list(args):
     from keras_zoo_plus import registry
 
-    for name in registry.list_models(args.pattern):
+    names = registry.list_models(args.pattern)
+    if not names:
+        raise UsageError(f"no model matches {args.pattern!r} (see `{PROG} list`)")
+    for name in names:
         print(name)
     return 0
 
@@ -26,30 +70,200 @@ def _cmd_info(args):
 
     try:
         info = registry.model_info(args.model)
-    except ValueError as exc:
-        sys.stderr.write(f"keras-zoo-plus: error: {exc}\n")
-        return 2
+    except ValueError:
+        known = ", ".join(registry.list_models())
+        raise UsageError(f"unknown model {args.model!r}; known models: {known}") from None
+
+    def acc(v):
+        return "-" if v is None else f"{v:.3f}"
+
     print(f"name:          {info.name}")
     print(f"constructor:   keras_zoo_plus.applications.{info.constructor_name}")
     print(f"family:        {info.family}")
-    print(f"parameters:    {info.params:,}")
-    print(f"default size:  {info.default_size}")
-    print(f"minimum size:  {info.min_size}")
+    print(f"parameters:    {info.params:,} (with the 1000-class top)")
+    print(f"default size:  {info.default_size}x{info.default_size}")
+    print(f"minimum size:  {info.min_size}x{info.min_size}")
     print(f"preprocess:    {info.preprocess}")
-    for kind, wf in info.weight_files().items():
+    print(f"top-1 / top-5: {acc(info.top1)} / {acc(info.top5)} (published, official weights)")
+    if info.stages:
+        print(f"stages:        {', '.join(name for name, _ in info.stages)}")
+    files = info.weight_files()
+    if not files:
+        print("weights:       no official weight file")
+    for kind, wf in files.items():
         print(f"weights {kind:5s}: {wf.fname} (md5 {wf.md5 or 'unpublished'})")
     return 0
 
 
+def _cmd_table(args):
+    from keras_zoo_plus import registry
+    from keras_zoo_plus import table as table_mod
+
+    infos = [registry.model_info(n) for n in _resolve_models(args.models)]
+    rows = []
+    for i, info in enumerate(infos, 1):
+        if not args.quiet:
+            sys.stderr.write(f"[{i}/{len(infos)}] building {info.name}\n")
+            sys.stderr.flush()
+        rows.append(table_mod.model_row(info))
+    print(table_mod.render(rows, markdown=args.markdown))
+    if args.json:
+        _write(args.json, json.dumps({"schema_version": 1, "models": rows}, indent=2) + "\n")
+    bad = [r for r in rows if r["params"] != r["registered_params"]]
+    for r in bad:
+        sys.stderr.write(
+            f"{PROG}: {r['model']}: built {r['params']:,} parameters, "
+            f"registry says {r['registered_params']:,}\n"
+        )
+    return 1 if bad else 0
+
+
+def _parse_size(text):
+    m = re.fullmatch(r"\s*(\d+)\s*(?:[x,]\s*(\d+))?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}")
+    h = int(m.group(1))
+    w = int(m.group(2) or h)
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sizes, got {text!r}")
+    return h, w
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _write(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _cmd_check(args):
+    from keras_zoo_plus import check
+
+    installed = check.installed_backends()
+    if args.backends:
+        backends = []
+        for b in args.backends:
+            if b not in check.BACKENDS:
+                raise UsageError(
+                    f"unknown backend {b!r}; choose from {', '.join(check.BACKENDS)}"
+                )
+            if b not in installed:
+                raise UsageError(
+                    f"backend {b!r} is not installed (installed: "
+                    f"{', '.join(installed) or 'none'}); try `pip install keras-zoo-plus[{b}]`"
+                )
+            if b not in backends:
+                backends.append(b)
+    else:
+        backends = installed
+        if not backends:
+            raise UsageError("no backend installed: install tensorflow, torch or jax")
+    formats = []
+    for f in args.formats or check.DATA_FORMATS:
+        if f not in check.DATA_FORMATS:
+            raise UsageError(
+                f"unknown data format {f!r}; choose from {', '.join(check.DATA_FORMATS)}"
+            )
+        if f not in formats:
+            formats.append(f)
+    models = _resolve_models(args.models)
+    try:
+        check.plan(models, size=args.size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    report = check.run_check(
+        models, backends, formats, tolerance=args.tolerance, size=args.size,
+        batch=args.batch, seed=args.seed, repeat=args.repeat, jobs=args.jobs,
+        progress=not args.quiet,
+    )
+    print(check.render_text(report))
+    if args.json:
+        _write(args.json, json.dumps(report, indent=2) + "\n")
+    if args.markdown:
+        _write(args.markdown, check.render_markdown(report))
+    return 0 if report["passed"] else 1
+
+
 def build_parser():
-    parser = _Parser(prog="keras-zoo-plus", description=__doc__)
+    from keras_zoo_plus import __version__, check
+
+    parser = _Parser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
     p = sub.add_parser("list", help="list registered models")
     p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
     p.set_defaults(func=_cmd_list)
+
     p = sub.add_parser("info", help="describe one model")
     p.add_argument("model")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "table", help="parameters, size, depth and published accuracy of every model",
+        description="Build every model (weights=None, with its top) on the current backend "
+        "and print exact parameters, float32 size (MiB), depth (layers with weights) and "
+        "the published top-1/top-5 accuracy.",
+    )
+    p.add_argument("--models", nargs="+", metavar="MODEL", help="names or wildcards")
+    p.add_argument("--markdown", action="store_true", help="print a markdown table")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_cmd_table)
+
+    p = sub.add_parser(
+        "check", help="cross-backend compatibility matrix (deterministic weights, no download)",
+        description="Build every model on every installed backend in both data formats with "
+        "the same synthetic weights, run the same input and compare every cell with every "
+        "other. Exit 1 if a deviation exceeds the tolerance or a cell fails.",
+    )
+    p.add_argument("--models", nargs="+", metavar="MODEL",
+                   help="names or wildcards (default: every registered model)")
+    p.add_argument("--backends", nargs="+", metavar="BACKEND",
+                   help=f"subset of {', '.join(check.BACKENDS)} (default: every installed one)")
+    p.add_argument("--formats", nargs="+", metavar="FORMAT",
+                   help="channels_last and/or channels_first (default: both)")
+    p.add_argument("--tolerance", type=_positive_float, default=check.DEFAULT_TOLERANCE,
+                   help=f"largest allowed relative deviation (default {check.DEFAULT_TOLERANCE:g})")
+    p.add_argument("--size", type=_parse_size, default=None, metavar="HxW",
+                   help=f"input size for every model (default: H = max({check.MIN_CHECK_SIZE}, "
+                   f"minimum size), W = H + {check.WIDTH_EXTRA})")
+    p.add_argument("--batch", type=_positive_int, default=check.DEFAULT_BATCH,
+                   help=f"images per input batch (default {check.DEFAULT_BATCH})")
+    p.add_argument("--seed", type=int, default=check.DEFAULT_SEED,
+                   help="seed of the synthetic weights and input (default 0)")
+    p.add_argument("--repeat", type=_positive_int, default=1,
+                   help="timed forward passes per cell after the first (default 1)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="backend workers at once (default: min(CPU cores, backends))")
+    p.add_argument("--json", metavar="FILE", help="write the JSON report (schema_version 1)")
+    p.add_argument("--markdown", metavar="FILE", help="write a markdown report")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_cmd_check)
+
     from keras_zoo_plus import bench
 
     bench.add_parser(sub)
@@ -58,7 +272,11 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":

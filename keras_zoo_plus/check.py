@@ -1,0 +1,580 @@
+"""Cross-backend compatibility matrix behind ``keras-zoo-plus check``.
+
+For every requested backend a worker subprocess (``KERAS_BACKEND`` is fixed
+per process) builds each model in each data format with deterministic
+synthetic weights (:mod:`keras_zoo_plus.synthetic`, no download), runs one
+fixed input batch and saves the output. The parent process then compares
+every cell (model x backend x data format) with every other cell of the
+same model:
+
+    deviation(a, b) = max|a - b| / max|reference|
+
+where ``reference`` is the model's first cell that ran (first backend,
+first data format, in the order given). A cell's reported deviation is its
+largest deviation from any other cell, so one bad backend or format shows up
+in its own row (and, smaller, in the rows it was compared with).
+
+Inputs (documented in the README, "keras-zoo-plus check"):
+
+* size: ``H = max(64, min_size)`` and ``W = H + 16`` (non-square on purpose,
+  so a swapped height/width in one data format cannot cancel out);
+* the model is built with its top (``include_top=True``,
+  ``classifier_activation=None``, so logits are compared) at that size; a
+  constructor that refuses a top at that size is built with
+  ``include_top=False, pooling="avg"`` instead;
+* batch 2 drawn by :func:`keras_zoo_plus.synthetic.synthetic_input`, the
+  channels_first batch being the transpose of the channels_last one;
+* weights ``synthetic.apply_synthetic_weights(model, seed)``: identical for
+  both data formats and every backend.
+
+Test hook (never needed by users): the environment variable
+``KERAS_ZOO_PLUS_CHECK_PERTURB="BACKEND:MODEL[:DATA_FORMAT]"`` is read only by
+the worker processes; the matching cells multiply the first weight array of
+the model's first weighted layer by 1.01 after the synthetic weights are
+set. The tests use it to plant a discrepancy that ``check`` must report.
+
+The JSON report (``--json FILE``) follows :data:`SCHEMA_VERSION`; see
+:func:`build_report` for its fields.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+BACKENDS = ("tensorflow", "torch", "jax")
+DATA_FORMATS = ("channels_last", "channels_first")
+# Backend -> the module whose presence means "installed".
+BACKEND_MODULES = {"tensorflow": "tensorflow", "torch": "torch", "jax": "jax"}
+# Cross-backend float32 results differ by accumulation order (oneDNN, XLA
+# and ATen pick different convolution algorithms). Against the tf_keras
+# oracle each cell stays within 1e-5 (the parity tests' tolerance), so two
+# cells may differ by up to 2e-5; deep models add a little more. 1e-4 keeps
+# a 5x margin over that while every real porting bug seen so far (bias on
+# the wrong axis, wrong padding, a wrong BatchNormalization epsilon,
+# channel order) gives 1e-3 or more.
+DEFAULT_TOLERANCE = 1e-4
+DEFAULT_SEED = 0
+DEFAULT_BATCH = 2
+MIN_CHECK_SIZE = 64
+WIDTH_EXTRA = 16
+PERTURB_ENV = "KERAS_ZOO_PLUS_CHECK_PERTURB"
+PERTURB_FACTOR = 1.01
+_PROGRESS = "KZP-PROGRESS "
+
+
+def installed_backends():
+    """The backends whose framework can be imported here, in canonical order."""
+    return [b for b in BACKENDS if importlib.util.find_spec(BACKEND_MODULES[b]) is not None]
+
+
+def default_jobs(n_backends):
+    """Backend workers run at once: one per CPU core, at most one per backend.
+
+    Building a model is mostly single-threaded Python, so on a 2-core machine
+    two workers finish the matrix sooner than one.
+    """
+    return max(1, min(n_backends, os.cpu_count() or 1))
+
+
+def default_size(info):
+    """``(H, W)`` used by ``check`` for a :class:`~keras_zoo_plus.registry.ModelInfo`."""
+    h = max(MIN_CHECK_SIZE, int(info.min_size))
+    return h, h + WIDTH_EXTRA
+
+
+def plan(model_names, *, size=None):
+    """One job per model: ``{"model", "height", "width"}``."""
+    from keras_zoo_plus import registry
+
+    jobs = []
+    for name in model_names:
+        info = registry.model_info(name)
+        h, w = size if size is not None else default_size(info)
+        if min(h, w) < info.min_size:
+            raise ValueError(
+                f"`--size` {h}x{w} is below the minimum input size of {info.name} "
+                f"({info.min_size}x{info.min_size})."
+            )
+        jobs.append({"model": info.name, "height": int(h), "width": int(w)})
+    return jobs
+
+
+# --------------------------------------------------------------------------
+# Worker: runs inside one backend.
+
+
+def _perturbation(backend):
+    """``{(model, data_format or None)}`` planted for ``backend`` (test hook)."""
+    spec = os.environ.get(PERTURB_ENV, "").strip()
+    out = set()
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        parts = item.split(":")
+        if len(parts) in (2, 3) and parts[0] == backend:
+            out.add((parts[1].lower(), parts[2] if len(parts) == 3 else None))
+    return out
+
+
+def _backend_version(backend):
+    try:
+        module = __import__(BACKEND_MODULES[backend])
+        return str(module.__version__)
+    except Exception:  # pragma: no cover - reported, never fatal
+        return None
+
+
+def _emit(event):
+    sys.stderr.write(_PROGRESS + json.dumps(event) + "\n")
+    sys.stderr.flush()
+
+
+def _to_channels_last(y, data_format):
+    if data_format == "channels_first" and y.ndim == 4:
+        return np.transpose(y, (0, 2, 3, 1))
+    return y
+
+
+def _build(info, data_format, h, w):
+    """Build with the top if the constructor accepts it at this size."""
+    shape = (3, h, w) if data_format == "channels_first" else (h, w, 3)
+    try:
+        model = info.constructor(
+            weights=None, include_top=True, classifier_activation=None,
+            input_shape=shape, data_format=data_format,
+        )
+        return model, True
+    except ValueError:
+        model = info.constructor(
+            weights=None, include_top=False, pooling="avg",
+            input_shape=shape, data_format=data_format,
+        )
+        return model, False
+
+
+def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, backend,
+             cache=None):
+    """Build, run and time one cell; returns its result dict.
+
+    ``cache`` (a dict) keeps the synthetic arrays of a model between its two
+    data formats: the weight shapes are the same, so they are drawn once.
+    """
+    import keras
+
+    from keras_zoo_plus import synthetic
+
+    result = {
+        "model": info.name, "backend": backend, "data_format": data_format,
+        "input_shape": [batch, h, w, 3] if data_format == "channels_last" else [batch, 3, h, w],
+    }
+    try:
+        t0 = time.perf_counter()
+        model, top = _build(info, data_format, h, w)
+        weighted = [lay for lay in model.layers if lay.weights]
+        specs = synthetic.layer_specs(model)
+        key = (info.name, top, json.dumps(specs))
+        if cache is None or key not in cache:
+            arrays = synthetic.synthesize(specs, seed)
+            if cache is not None:
+                cache.clear()
+                cache[key] = arrays
+        else:
+            arrays = cache[key]
+        for layer, values in zip(weighted, arrays):
+            layer.set_weights(values)
+        if perturb:
+            values = weighted[0].get_weights()
+            values[0] = values[0] * np.float32(PERTURB_FACTOR)
+            weighted[0].set_weights(values)
+        build_s = time.perf_counter() - t0
+        x = synthetic.synthetic_input((batch, h, w, 3), seed=seed)
+        if data_format == "channels_first":
+            x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+        y = keras.ops.convert_to_numpy(model(x, training=False))
+        times = []
+        for _ in range(max(1, repeat)):
+            t1 = time.perf_counter()
+            keras.ops.convert_to_numpy(model(x, training=False))
+            times.append(time.perf_counter() - t1)
+        y = np.asarray(_to_channels_last(np.asarray(y), data_format), dtype="float32")
+        path = os.path.join(outdir, f"{info.name}__{backend}__{data_format}.npy")
+        np.save(path, y)
+        result.update(
+            status="ok", include_top=top, output_shape=list(y.shape), output_file=path,
+            build_s=round(build_s, 4), ms_per_image=round(min(times) / batch * 1000.0, 3),
+            finite=bool(np.all(np.isfinite(y))), perturbed=bool(perturb), error=None,
+        )
+        del model
+        keras.backend.clear_session()
+    except Exception as exc:  # a cell that fails to build is a result, not a crash
+        result.update(status="error", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+    return result
+
+
+def worker(spec):
+    """Run every job of ``spec`` on the current backend (``KERAS_BACKEND``)."""
+    import keras
+
+    from keras_zoo_plus import registry
+
+    backend = keras.backend.backend()
+    planted = _perturbation(backend)
+    env = {
+        "backend": backend, "backend_version": _backend_version(backend),
+        "keras": keras.__version__, "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+    cells = []
+    cache = {}
+    for job in spec["jobs"]:
+        info = registry.model_info(job["model"])
+        for data_format in spec["formats"]:
+            _emit({"backend": backend, "model": info.name, "data_format": data_format,
+                   "stage": "start"})
+            perturb = (info.name, None) in planted or (info.name, data_format) in planted
+            cell = run_cell(
+                info, data_format, job["height"], job["width"], batch=spec["batch"],
+                seed=spec["seed"], repeat=spec["repeat"], perturb=perturb,
+                outdir=spec["outdir"], backend=backend, cache=cache,
+            )
+            cells.append(cell)
+            _emit({"backend": backend, "model": info.name, "data_format": data_format,
+                   "stage": "done", "status": cell["status"]})
+    return {"environment": env, "cells": cells}
+
+
+def _worker_main(argv):
+    spec_path, out_path = argv
+    with open(spec_path) as f:
+        spec = json.load(f)
+    result = worker(spec)
+    with open(out_path, "w") as f:
+        json.dump(result, f)
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Parent: one subprocess per backend, then the comparison.
+
+
+class _Progress:
+    """A progress line on stderr (a bar on a terminal, plain lines otherwise)."""
+
+    def __init__(self, total, stream=None, enabled=True):
+        self.total = total
+        self.done = 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.lock = threading.Lock()
+        self.start = time.perf_counter()
+
+    def update(self, event):
+        if not self.enabled:
+            return
+        with self.lock:
+            label = f"{event['backend']} {event['model']} {event['data_format']}"
+            if event.get("stage") == "done":
+                self.done += 1
+                label += f" {event.get('status')}"
+            else:
+                label += " ..."
+            elapsed = time.perf_counter() - self.start
+            width = 24
+            filled = int(width * self.done / max(1, self.total))
+            bar = "#" * filled + "-" * (width - filled)
+            line = f"[{bar}] {self.done}/{self.total} {elapsed:5.0f}s {label}"
+            if self.tty:
+                self.stream.write("\r\033[K" + line)
+            elif event.get("stage") == "done":
+                self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def close(self):
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _package_root():
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run_backend(backend, spec, tmpdir, progress, results):
+    spec_path = os.path.join(tmpdir, f"spec_{backend}.json")
+    out_path = os.path.join(tmpdir, f"result_{backend}.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # The worker must import this very copy of the package.
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (_package_root(), os.environ.get("PYTHONPATH")) if p
+    )
+    cmd = [sys.executable, "-m", "keras_zoo_plus.check", "--worker", spec_path, out_path]
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    tail = []
+    for line in proc.stderr:
+        if line.startswith(_PROGRESS):
+            try:
+                progress.update(json.loads(line[len(_PROGRESS):]))
+            except ValueError:
+                pass
+        else:
+            tail.append(line.rstrip("\n"))
+            del tail[:-20]
+    rc = proc.wait()
+    if rc == 0 and os.path.exists(out_path):
+        with open(out_path) as f:
+            results[backend] = json.load(f)
+    else:
+        message = next((t for t in reversed(tail) if t.strip()), f"exit code {rc}")
+        results[backend] = {"environment": {"backend": backend, "error": message}, "cells": []}
+
+
+def _deviation(a, b, scale):
+    if a.shape != b.shape:
+        return float("inf")
+    if scale == 0.0:
+        return 0.0 if np.array_equal(a, b) else float("inf")
+    return float(np.max(np.abs(a.astype("float64") - b.astype("float64"))) / scale)
+
+
+def compare(cells, tolerance):
+    """Fill ``max_rel_dev``, ``dev_vs_reference``, ``worst_peer`` and a final
+    ``status`` (ok / fail / error) into each cell dict; returns failures."""
+    by_model = {}
+    for cell in cells:
+        by_model.setdefault(cell["model"], []).append(cell)
+    failures = []
+    for model, group in by_model.items():
+        ok = [c for c in group if c["status"] == "ok"]
+        outputs = {id(c): np.load(c["output_file"]) for c in ok}
+        ref = ok[0] if ok else None
+        scale = float(np.max(np.abs(outputs[id(ref)]))) if ref is not None else 0.0
+        for cell in group:
+            cell["reference"] = cell is ref
+            cell.setdefault("max_rel_dev", None)
+            cell.setdefault("dev_vs_reference", None)
+            cell.setdefault("worst_peer", None)
+            if cell["status"] != "ok":
+                failures.append(f"{model} {cell['backend']} {cell['data_format']}: {cell['error']}")
+                continue
+            a = outputs[id(cell)]
+            cell["dev_vs_reference"] = _deviation(a, outputs[id(ref)], scale)
+            worst, peer = 0.0, None
+            for other in ok:
+                if other is cell:
+                    continue
+                d = _deviation(a, outputs[id(other)], scale)
+                if d > worst or peer is None:
+                    worst, peer = d, f"{other['backend']}/{other['data_format']}"
+            cell["max_rel_dev"] = worst
+            cell["worst_peer"] = peer
+            if not cell.get("finite", True) or worst > tolerance:
+                cell["status"] = "fail"
+                why = "non-finite output" if not cell.get("finite", True) else (
+                    f"deviation {worst:.3g} > {tolerance:g} (vs {peer})")
+                failures.append(f"{model} {cell['backend']} {cell['data_format']}: {why}")
+    for cell in cells:
+        cell.pop("output_file", None)
+    return failures
+
+
+def run_check(
+    model_names, backends, formats, *, tolerance=DEFAULT_TOLERANCE, size=None,
+    batch=DEFAULT_BATCH, seed=DEFAULT_SEED, repeat=1, jobs=None, progress=True,
+):
+    """Run the matrix and return the report dict (see :func:`build_report`)."""
+    plan_jobs = plan(model_names, size=size)
+    if jobs is None:
+        jobs = default_jobs(len(backends))
+    started = time.time()
+    t0 = time.perf_counter()
+    bar = _Progress(len(plan_jobs) * len(formats) * len(backends), enabled=progress)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="kzp-check-") as tmpdir:
+        spec = {"jobs": plan_jobs, "formats": list(formats), "batch": batch, "seed": seed,
+                "repeat": repeat, "outdir": tmpdir}
+        # Workers are independent processes; ``jobs`` of them run at once.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for future in [pool.submit(_run_backend, b, spec, tmpdir, bar, results)
+                           for b in backends]:
+                future.result()
+        bar.close()
+        cells = _ordered_cells(plan_jobs, backends, formats, results)
+        failures = compare(cells, tolerance)
+    return build_report(
+        cells, failures, results, plan_jobs, backends, formats, tolerance=tolerance,
+        batch=batch, seed=seed, started=started, wall_s=time.perf_counter() - t0,
+    )
+
+
+def _ordered_cells(plan_jobs, backends, formats, results):
+    """Cells in model, backend, format order; a crashed worker gives error cells."""
+    found = {}
+    for backend in backends:
+        for cell in results.get(backend, {}).get("cells", []):
+            found[(cell["model"], cell["backend"], cell["data_format"])] = cell
+    cells = []
+    for job in plan_jobs:
+        for backend in backends:
+            for data_format in formats:
+                cell = found.get((job["model"], backend, data_format))
+                if cell is None:
+                    err = results.get(backend, {}).get("environment", {}).get("error")
+                    cell = {"model": job["model"], "backend": backend,
+                            "data_format": data_format, "status": "error",
+                            "error": f"backend worker failed: {err}"}
+                cells.append(cell)
+    return cells
+
+
+def build_report(cells, failures, results, plan_jobs, backends, formats, *, tolerance,
+                 batch, seed, started, wall_s):
+    """The JSON report, schema version 1.
+
+    Top level: ``schema_version`` (int), ``tool`` ("keras-zoo-plus check"),
+    ``version`` (package version), ``created`` (UTC ISO 8601), ``wall_s``,
+    ``passed`` (bool), ``tolerance``, ``seed``, ``batch``, ``models`` (names),
+    ``backends`` (names, in run order), ``formats``, ``environments``
+    (backend -> ``{backend, backend_version, keras, numpy, python}`` or
+    ``{backend, error}``), ``max_deviation`` (largest cell deviation or null),
+    ``failures`` (one line per failed cell) and ``cells``.
+
+    Each cell: ``model``, ``backend``, ``data_format``, ``status`` ("ok",
+    "fail": deviation above tolerance or non-finite output, "error": did not
+    build or run), ``input_shape`` (in the cell's data format),
+    ``include_top``, ``output_shape`` (channels_last), ``reference`` (bool),
+    ``max_rel_dev`` (largest deviation from any other cell of the model),
+    ``worst_peer`` ("backend/data_format" of that cell), ``dev_vs_reference``,
+    ``build_s``, ``ms_per_image``, ``finite``, ``perturbed`` and ``error``
+    (null unless status is "error"). Fields that do not apply are null.
+    """
+    from keras_zoo_plus import __version__
+
+    keys = ("model", "backend", "data_format", "status", "input_shape", "include_top",
+            "output_shape", "reference", "max_rel_dev", "worst_peer", "dev_vs_reference",
+            "build_s", "ms_per_image", "finite", "perturbed", "error")
+    cells = [{k: cell.get(k) for k in keys} for cell in cells]
+    devs = [c["max_rel_dev"] for c in cells if c["max_rel_dev"] is not None]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": "keras-zoo-plus check",
+        "version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "wall_s": round(wall_s, 2),
+        "passed": not failures,
+        "tolerance": tolerance,
+        "seed": seed,
+        "batch": batch,
+        "models": [j["model"] for j in plan_jobs],
+        "backends": list(backends),
+        "formats": list(formats),
+        "environments": {b: results.get(b, {}).get("environment", {"backend": b})
+                         for b in backends},
+        "max_deviation": max(devs) if devs else None,
+        "failures": failures,
+        "cells": cells,
+    }
+
+
+# --------------------------------------------------------------------------
+# Rendering
+
+
+def _fmt_dev(value):
+    return "-" if value is None else f"{value:.2e}"
+
+
+def _fmt_num(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def table_rows(report):
+    rows = []
+    for c in report["cells"]:
+        shape = c["input_shape"]
+        size = f"{shape[1]}x{shape[2]}" if c["data_format"] == "channels_last" else (
+            f"{shape[2]}x{shape[3]}") if shape else "-"
+        rows.append([
+            c["model"], c["backend"], c["data_format"], size,
+            ("top" if c["include_top"] else "no-top") if c["include_top"] is not None else "-",
+            _fmt_dev(c["max_rel_dev"]), _fmt_num(c["build_s"], ".2f"),
+            _fmt_num(c["ms_per_image"], ".1f"),
+            c["status"].upper() if c["status"] != "ok" else "ok",
+        ])
+    return rows
+
+
+HEADER = ["model", "backend", "data_format", "input", "top", "max rel dev", "build s",
+          "ms/image", "status"]
+
+
+def render_text(report):
+    rows = table_rows(report)
+    widths = [max(len(str(r[i])) for r in rows + [HEADER]) for i in range(len(HEADER))]
+    right = {5, 6, 7}
+
+    def line(row):
+        return "  ".join(
+            str(v).rjust(widths[i]) if i in right else str(v).ljust(widths[i])
+            for i, v in enumerate(row)
+        ).rstrip()
+
+    out = [line(HEADER), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    out.append("")
+    out.append(_summary(report))
+    out += [f"  {f}" for f in report["failures"]]
+    return "\n".join(out)
+
+
+def render_markdown(report):
+    envs = ", ".join(
+        f"{b} {e.get('backend_version') or '?'} (keras {e.get('keras') or '?'})"
+        if "error" not in e else f"{b}: {e['error']}"
+        for b, e in report["environments"].items()
+    )
+    out = [
+        "# keras-zoo-plus check",
+        "",
+        f"{report['created']}, keras-zoo-plus {report['version']}; {envs}.",
+        f"Deviation = max|a - b| / max|reference| over every pair of cells of a model; "
+        f"tolerance {report['tolerance']:g}.",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
+    out += ["| " + " | ".join(str(v) for v in r) + " |" for r in table_rows(report)]
+    out += ["", _summary(report)]
+    out += [f"- {f}" for f in report["failures"]]
+    return "\n".join(out) + "\n"
+
+
+def _summary(report):
+    n = len(report["cells"])
+    bad = len(report["failures"])
+    worst = _fmt_dev(report["max_deviation"])
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    return (f"{verdict}: {n - bad}/{n} cells within {report['tolerance']:g} "
+            f"(largest deviation {worst}) in {report['wall_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        sys.exit(_worker_main(sys.argv[2:]))
+    sys.stderr.write("keras_zoo_plus.check is run by `keras-zoo-plus check`.\n")
+    sys.exit(2)
