@@ -4,11 +4,18 @@
     nox -s torch        # one backend
     nox -s golden       # regenerate tests/golden/ with tf_keras (Keras 2)
     nox -s slow         # heavy cases (marked @pytest.mark.slow) on every backend
+    nox -s oldest_keras # the suite on the oldest supported Keras, every backend
+    nox -s parity       # `keras-zoo-plus check` across all backends -> parity-report/
+
+The backend sessions run at the Keras of constraints.txt (the current
+release); ``oldest_keras`` runs them at OLDEST_KERAS, the lower bound of
+pyproject.toml's ``keras>=`` requirement, with the same backends.
 
 Every install goes through constraints.txt so CI stays on CPU builds.
 """
 
 import os
+import re
 
 import nox
 
@@ -24,8 +31,28 @@ BACKEND_PACKAGES = {
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
 
 
-def _install(session, backend):
-    session.install(*CONSTRAINTS, "-e", ".[test]", *BACKEND_PACKAGES[backend])
+# The oldest Keras release we support (pyproject.toml: keras>=3.8).
+OLDEST_KERAS = "3.8.0"
+BACKENDS = ("tensorflow", "torch", "jax")
+
+
+def _install(session, backend, keras_version=None):
+    constraints = CONSTRAINTS
+    if keras_version is not None:
+        constraints = ("-c", _constraints_with_keras(session, keras_version))
+    session.install(*constraints, "-e", ".[test]", *BACKEND_PACKAGES[backend])
+
+
+def _constraints_with_keras(session, version):
+    """constraints.txt with its keras pin replaced by ``keras==version``."""
+    with open("constraints.txt") as f:
+        text = f.read()
+    text, n = re.subn(r"(?m)^keras==.*$", f"keras=={version}", text)
+    assert n == 1, "constraints.txt must pin keras exactly once"
+    path = os.path.join(session.create_tmp(), f"constraints-keras-{version}.txt")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 def _pytest(session, backend, *args):
@@ -58,8 +85,39 @@ def slow(session):
     runs once per backend since the backend is fixed per process.
     """
     session.install(*CONSTRAINTS, "-e", ".[test]", *sum(BACKEND_PACKAGES.values(), []))
-    for backend in BACKEND_PACKAGES:
+    for backend in BACKENDS:
         _pytest(session, backend, "-m", "slow")
+
+
+@nox.session
+@nox.parametrize("backend", list(BACKENDS))
+def oldest_keras(session, backend):
+    """The non-slow suite on the oldest supported Keras (OLDEST_KERAS)."""
+    _install(session, backend, keras_version=OLDEST_KERAS)
+    session.run("python", "-c", "import keras; print('keras', keras.__version__)")
+    _pytest(session, backend, "-m", "not slow")
+
+
+@nox.session
+def parity(session):
+    """`keras-zoo-plus check` across all three backends in one venv, plus
+    `keras-zoo-plus table`; writes parity-report/{check.json,check.md,table.md}.
+
+    Extra arguments go to `check`, e.g. `nox -s parity -- --models "resnet*"`.
+    """
+    packages = [p for b in BACKENDS for p in BACKEND_PACKAGES[b]]
+    session.install(*CONSTRAINTS, "-e", ".", *packages)
+    os.makedirs("parity-report", exist_ok=True)
+    env = dict(ENV, KERAS_BACKEND="jax")
+    env["KERAS_HOME"] = os.path.join(session.create_tmp(), "keras_home")
+    session.run(
+        "keras-zoo-plus", "check", "--json", "parity-report/check.json",
+        "--markdown", "parity-report/check.md", *session.posargs, env=env,
+    )
+    table = session.run("keras-zoo-plus", "table", "--markdown", "--quiet",
+                        env=env, silent=True)
+    with open("parity-report/table.md", "w") as f:
+        f.write(table)
 
 
 @nox.session

@@ -9,10 +9,12 @@ same model:
 
     deviation(a, b) = max|a - b| / max|reference|
 
-where ``reference`` is the model's first cell that ran (first backend,
-first data format, in the order given). A cell's reported deviation is its
-largest deviation from any other cell, so one bad backend or format shows up
-in its own row (and, smaller, in the rows it was compared with).
+The reference is the model's cell that agrees (deviation <= tolerance) with
+the most other cells, ties going to the earliest: normally the first cell
+(first backend, first data format, in the order given). A cell fails when it
+deviates from the reference by more than the tolerance (or when no strict
+majority agrees and it deviates from any other cell), so a discrepancy on
+one backend or format names that cell, not its neighbours.
 
 Inputs (documented in the README, "keras-zoo-plus check"):
 
@@ -352,42 +354,85 @@ def _deviation(a, b, scale):
     return float(np.max(np.abs(a.astype("float64") - b.astype("float64"))) / scale)
 
 
+def _consensus(ok, outputs, tolerance):
+    """The reference cell: the one within ``tolerance`` of the most others
+    (ties go to the earliest, so normally the first cell), and whether its
+    group is a strict majority. Pair deviations here use the median of the
+    cells' max|output| as scale, so an outlier cannot set the scale."""
+    scale = float(np.median([np.max(np.abs(outputs[id(c)])) for c in ok]))
+    best, best_n = ok[0], -1
+    for cell in ok:
+        n = sum(
+            1 for other in ok
+            if other is not cell
+            and _deviation(outputs[id(cell)], outputs[id(other)], scale) <= tolerance
+        )
+        if n > best_n:
+            best, best_n = cell, n
+    return best, 2 * (best_n + 1) > len(ok)
+
+
 def compare(cells, tolerance):
-    """Fill ``max_rel_dev``, ``dev_vs_reference``, ``worst_peer`` and a final
-    ``status`` (ok / fail / error) into each cell dict; returns failures."""
+    """Compare the cells of each model and fill ``reference``,
+    ``dev_vs_reference``, ``max_rel_dev``, ``worst_peer`` and the final
+    ``status`` into each cell dict. Returns one failure line per bad cell.
+
+    The reference is the cell that agrees (within ``tolerance``) with the
+    most other cells, normally the first cell. A cell fails when its output
+    is not finite, when it deviates from the reference by more than
+    ``tolerance``, or, when no strict majority agrees with the reference,
+    when it deviates from any other cell by more than ``tolerance``. So a
+    planted or real discrepancy on one backend/format names that cell only.
+    """
     by_model = {}
     for cell in cells:
         by_model.setdefault(cell["model"], []).append(cell)
     failures = []
     for model, group in by_model.items():
-        ok = [c for c in group if c["status"] == "ok"]
-        outputs = {id(c): np.load(c["output_file"]) for c in ok}
-        ref = ok[0] if ok else None
-        scale = float(np.max(np.abs(outputs[id(ref)]))) if ref is not None else 0.0
         for cell in group:
-            cell["reference"] = cell is ref
-            cell.setdefault("max_rel_dev", None)
-            cell.setdefault("dev_vs_reference", None)
-            cell.setdefault("worst_peer", None)
-            if cell["status"] != "ok":
+            cell.update(reference=False, max_rel_dev=cell.get("max_rel_dev"),
+                        dev_vs_reference=None, worst_peer=None)
+        outputs = {}
+        for cell in group:
+            if cell["status"] == "ok":
+                outputs[id(cell)] = np.load(cell["output_file"])
+                if not np.all(np.isfinite(outputs[id(cell)])):
+                    cell["status"] = "fail"
+                    failures.append(f"{model} {cell['backend']} {cell['data_format']}: "
+                                    "non-finite output")
+            elif cell["status"] == "error":
                 failures.append(f"{model} {cell['backend']} {cell['data_format']}: {cell['error']}")
-                continue
+        ok = [c for c in group if c["status"] == "ok"]
+        if not ok:
+            continue
+        ref, majority = _consensus(ok, outputs, tolerance)
+        ref["reference"] = True
+        scale = float(np.max(np.abs(outputs[id(ref)])))
+        for cell in ok:
             a = outputs[id(cell)]
             cell["dev_vs_reference"] = _deviation(a, outputs[id(ref)], scale)
             worst, peer = 0.0, None
             for other in ok:
-                if other is cell:
-                    continue
-                d = _deviation(a, outputs[id(other)], scale)
-                if d > worst or peer is None:
-                    worst, peer = d, f"{other['backend']}/{other['data_format']}"
+                if other is not cell:
+                    d = _deviation(a, outputs[id(other)], scale)
+                    if peer is None or d > worst:
+                        worst, peer = d, f"{other['backend']}/{other['data_format']}"
             cell["max_rel_dev"] = worst
             cell["worst_peer"] = peer
-            if not cell.get("finite", True) or worst > tolerance:
+        for cell in ok:
+            where = f"{model} {cell['backend']} {cell['data_format']}"
+            if cell["dev_vs_reference"] > tolerance:
                 cell["status"] = "fail"
-                why = "non-finite output" if not cell.get("finite", True) else (
-                    f"deviation {worst:.3g} > {tolerance:g} (vs {peer})")
-                failures.append(f"{model} {cell['backend']} {cell['data_format']}: {why}")
+                failures.append(
+                    f"{where}: deviation {cell['dev_vs_reference']:.3g} from the reference "
+                    f"{ref['backend']}/{ref['data_format']} > {tolerance:g}"
+                )
+            elif not majority and cell["max_rel_dev"] > tolerance:
+                cell["status"] = "fail"
+                failures.append(
+                    f"{where}: deviation {cell['max_rel_dev']:.3g} from "
+                    f"{cell['worst_peer']} > {tolerance:g} (no majority agrees)"
+                )
     for cell in cells:
         cell.pop("output_file", None)
     return failures
@@ -457,9 +502,11 @@ def build_report(cells, failures, results, plan_jobs, backends, formats, *, tole
     Each cell: ``model``, ``backend``, ``data_format``, ``status`` ("ok",
     "fail": deviation above tolerance or non-finite output, "error": did not
     build or run), ``input_shape`` (in the cell's data format),
-    ``include_top``, ``output_shape`` (channels_last), ``reference`` (bool),
-    ``max_rel_dev`` (largest deviation from any other cell of the model),
-    ``worst_peer`` ("backend/data_format" of that cell), ``dev_vs_reference``,
+    ``include_top``, ``output_shape`` (channels_last), ``reference`` (bool:
+    the model's reference cell), ``dev_vs_reference`` (max|cell - reference|
+    / max|reference|), ``max_rel_dev`` (largest such deviation from any
+    other cell of the model), ``worst_peer`` ("backend/data_format" of that
+    cell),
     ``build_s``, ``ms_per_image``, ``finite``, ``perturbed`` and ``error``
     (null unless status is "error"). Fields that do not apply are null.
     """
@@ -512,6 +559,7 @@ def table_rows(report):
         rows.append([
             c["model"], c["backend"], c["data_format"], size,
             ("top" if c["include_top"] else "no-top") if c["include_top"] is not None else "-",
+            _fmt_dev(c["dev_vs_reference"]) + ("*" if c["reference"] else ""),
             _fmt_dev(c["max_rel_dev"]), _fmt_num(c["build_s"], ".2f"),
             _fmt_num(c["ms_per_image"], ".1f"),
             c["status"].upper() if c["status"] != "ok" else "ok",
@@ -519,14 +567,20 @@ def table_rows(report):
     return rows
 
 
-HEADER = ["model", "backend", "data_format", "input", "top", "max rel dev", "build s",
-          "ms/image", "status"]
+HEADER = ["model", "backend", "data_format", "input", "top", "dev vs ref", "max pair dev",
+          "build s", "ms/image", "status"]
+
+
+LEGEND = (
+    "dev vs ref = max|cell - reference| / max|reference| (reference marked *); "
+    "max pair dev = largest such deviation from any other cell of the model."
+)
 
 
 def render_text(report):
     rows = table_rows(report)
     widths = [max(len(str(r[i])) for r in rows + [HEADER]) for i in range(len(HEADER))]
-    right = {5, 6, 7}
+    right = {5, 6, 7, 8}
 
     def line(row):
         return "  ".join(
@@ -537,6 +591,7 @@ def render_text(report):
     out = [line(HEADER), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
     out.append("")
+    out.append(LEGEND)
     out.append(_summary(report))
     out += [f"  {f}" for f in report["failures"]]
     return "\n".join(out)
@@ -552,14 +607,13 @@ def render_markdown(report):
         "# keras-zoo-plus check",
         "",
         f"{report['created']}, keras-zoo-plus {report['version']}; {envs}.",
-        f"Deviation = max|a - b| / max|reference| over every pair of cells of a model; "
-        f"tolerance {report['tolerance']:g}.",
+        f"Tolerance {report['tolerance']:g}.",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
     ]
     out += ["| " + " | ".join(str(v) for v in r) + " |" for r in table_rows(report)]
-    out += ["", _summary(report)]
+    out += ["", LEGEND, "", _summary(report)]
     out += [f"- {f}" for f in report["failures"]]
     return "\n".join(out) + "\n"
 
