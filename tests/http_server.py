@@ -13,6 +13,10 @@ Faults (per path, set with :meth:`LoopbackServer.fault`):
 * ``"slow"``: wait ``slow_seconds`` before answering at all.
 * ``"corrupt"``: send a body of the same length with one byte flipped.
 
+A gate (:meth:`LoopbackServer.gate`) holds every answer for a path until
+``n`` requests for it have arrived (or ``timeout`` seconds pass), so that
+concurrent downloads are certain to overlap.
+
 A fault applies to the next ``times`` requests for that path (default 1)
 and then the file is served normally, so a retry after the fault succeeds.
 """
@@ -34,6 +38,8 @@ class LoopbackServer:
         self.slow_seconds = slow_seconds
         self.chunk_delay = chunk_delay  # seconds between 64 KiB chunks
         self._lock = threading.Lock()
+        self._gates: dict[str, tuple[int, float]] = {}
+        self._arrived = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._httpd = None
         self._thread = None
@@ -46,6 +52,9 @@ class LoopbackServer:
     def fault(self, path, kind, times=1):
         assert kind in ("404", "drop", "slow", "corrupt"), kind
         self.faults["/" + path.lstrip("/")] = [kind, times]
+
+    def gate(self, path, n, timeout=60.0):
+        self._gates["/" + path.lstrip("/")] = (n, timeout)
 
     def url(self, path=""):
         host, port = self._httpd.server_address[:2]
@@ -86,6 +95,7 @@ class LoopbackServer:
     def _take_fault(self, path):
         with self._lock:
             self.requests.append(path)
+            self._arrived.notify_all()
             over = len(self.requests) > self.max_requests
             entry = self.faults.get(path)
             if entry is None:
@@ -99,6 +109,12 @@ class LoopbackServer:
     def _handle(self, req):
         path = req.path.split("?")[0]
         over, kind = self._take_fault(path)
+        if path in self._gates:
+            n, timeout = self._gates[path]
+            with self._arrived:
+                self._arrived.wait_for(
+                    lambda: self.requests.count(path) >= n or self._stop.is_set(), timeout
+                )
         if over:
             req.send_error(503, "request budget of the test server exhausted")
             return

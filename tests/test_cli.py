@@ -8,6 +8,7 @@ session installs one); ``nox -s parity`` runs it across all three.
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -42,8 +43,29 @@ def run_cli(*args, timeout=600, **env):
     )
 
 
+# TensorFlow 2.21 writes these native (absl) lines to stderr whenever it is
+# imported, whatever TF_CPP_MIN_LOG_LEVEL says; under the tensorflow backend
+# `import keras` imports it. They are not ours: every other line is.
+_TF_STARTUP = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] .*)$"
+)
+
+
 def error_lines(proc):
-    return [line for line in proc.stderr.splitlines() if line.strip()]
+    """stderr lines of the CLI, without TensorFlow's native startup lines."""
+    return [line for line in proc.stderr.splitlines()
+            if line.strip() and not _TF_STARTUP.match(line)]
+
+
+def test_tf_startup_filter_keeps_our_lines():
+    noise = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795854834.804268   22311 port.cc:153] oneDNN custom operations are on.\n"
+        "keras-zoo-plus: error: unknown backend 'mxnet'\n"
+    )
+    proc = subprocess.CompletedProcess([], 2, "", noise)
+    assert error_lines(proc) == ["keras-zoo-plus: error: unknown backend 'mxnet'"]
 
 
 # --------------------------------------------------------------------------

@@ -225,9 +225,10 @@ def test_four_processes_fetch_the_same_missing_file(served, tmp_path):
     cache logic does not depend on the backend, and starting four
     TensorFlow processes on a small CI machine would dominate the run."""
     server = served["server"]
-    # Hold every answer back so that all four downloads are in flight at once.
-    server.slow_seconds = 1.5
-    server.fault(REL, "slow", times=4)
+    # Hold every answer back until all four requests have arrived, so the
+    # downloads are certain to overlap (a loaded CI machine may start one
+    # worker seconds after the others).
+    server.gate(REL, 4, timeout=120)
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     tests_dir = os.path.dirname(os.path.abspath(__file__))
@@ -250,8 +251,8 @@ def test_four_processes_fetch_the_same_missing_file(served, tmp_path):
     assert {o["path"] for o in outs} == {served["target"]}
     assert cache_listing(served["cache"]) == [FNAME]  # one file, no temporary folders
     assert weights.md5sum(served["target"]) == served["md5"]
-    # At least two downloads overlapped (normally all four).
-    assert 2 <= server.count(REL) <= 4, server.requests
+    # All four downloads were in flight at once (the gate held them).
+    assert server.count(REL) == 4, server.requests
     assert {o["weights"] for o in outs} == {_digest(served["arrays"])}
 
 
