@@ -5,6 +5,7 @@ Weights reach our models through the public ``weights=`` argument, as a
 legacy HDF5 file in the exact layout (names, nesting) tf_keras writes.
 """
 
+import keras
 import pytest
 
 from keras_zoo_plus import applications
@@ -57,7 +58,13 @@ def test_oracle_parity(case, data_format, weights_dir):
     if kw.get("include_top", True):
         kw["classifier_activation"] = None
     model = getattr(applications, ctor)(**kw)
-    y = run_model(model, golden_input(case, data_format))
-    err = rel_error(from_format(y, data_format), expected)
-    print(f"{case} {data_format}: rel err {err:.3g}")
-    assert err <= REL_TOL, f"{case} {data_format}: rel err {err:.3g} > {REL_TOL}"
+    x = golden_input(case, data_format)
+    modes = [None]  # eager, compiled on JAX (see helpers.run_model)
+    if keras.backend.backend() == "jax" and "slow" not in CASES[case][4]:
+        modes.append(False)  # the eager JAX path too, where it is cheap
+    for compiled in modes:
+        y = run_model(model, x, compiled=compiled)
+        err = rel_error(from_format(y, data_format), expected)
+        what = f"{case} {data_format} compiled={compiled}"
+        print(f"{what}: rel err {err:.3g}")
+        assert err <= REL_TOL, f"{what}: rel err {err:.3g} > {REL_TOL}"
