@@ -207,12 +207,11 @@ def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, b
         x = synthetic.synthetic_input((batch, h, w, 3), seed=seed)
         if data_format == "channels_first":
             x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
-        forward = _forward(model, backend)
-        y = forward(x)
+        y = run_inference(model, x)
         times = []
         for _ in range(max(1, repeat)):
             t1 = time.perf_counter()
-            forward(x)
+            run_inference(model, x)
             times.append(time.perf_counter() - t1)
         y = np.asarray(_to_channels_last(np.asarray(y), data_format), dtype="float32")
         path = os.path.join(outdir, f"{info.name}__{backend}__{data_format}.npy")
@@ -229,19 +228,23 @@ def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, b
     return result
 
 
-def _forward(model, backend):
-    """Inference as a function of a NumPy batch, returning NumPy.
+def run_inference(model, x, *, compiled=None):
+    """Inference output of ``model`` on the NumPy batch ``x``, as NumPy.
 
-    JAX runs compiled (``predict_on_batch``: one XLA program, the path that
-    ``predict`` and ``fit`` take); eager JAX compiles every operation on its
-    own, which made one DenseNet169 call take 29 s instead of 4 s here.
-    TensorFlow and torch run eagerly, where their first call is cheapest.
+    ``compiled=None`` means compiled on JAX (``predict_on_batch``: one XLA
+    program, the path that ``predict`` and ``fit`` take) and eager on
+    TensorFlow and torch, where the first call is cheapest. Eager JAX
+    compiles every operation on its own: one DenseNet169 call took 29 s
+    eager against 4 s compiled here. The tests use it too, with
+    ``compiled=False`` where they check the eager JAX path.
     """
     import keras
 
-    if backend == "jax":
-        return lambda x: np.asarray(model.predict_on_batch(x))
-    return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
+    if compiled is None:
+        compiled = keras.backend.backend() == "jax"
+    if compiled:
+        return np.asarray(model.predict_on_batch(x))
+    return keras.ops.convert_to_numpy(model(x, training=False))
 
 
 def worker(spec):

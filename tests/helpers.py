@@ -12,7 +12,7 @@ import numpy as np
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
 sys.path.insert(0, str(GOLDEN))
 
-from keras_zoo_plus import synthetic  # noqa: E402
+from keras_zoo_plus import check, synthetic  # noqa: E402
 
 import cases as golden_cases  # noqa: E402
 
@@ -79,22 +79,9 @@ def input_shape_for(case, data_format):
     return (3, h, w) if data_format == "channels_first" else (h, w, 3)
 
 
-def run_model(model, x, *, compiled=None):
-    """Inference output of ``model`` on ``x`` as a NumPy array (any backend).
-
-    ``compiled=None`` means compiled on JAX (``predict_on_batch``: one XLA
-    program, the path ``predict`` and ``fit`` take) and eager elsewhere.
-    Eager JAX compiles every operation on its own: one call of DenseNet169
-    takes 29 s eager against 4 s compiled here. The oracle parity tests run
-    the eager path on JAX too, for the cases outside the slow session.
-    """
-    import keras
-
-    if compiled is None:
-        compiled = keras.backend.backend() == "jax"
-    if compiled:
-        return np.asarray(model.predict_on_batch(x))
-    return keras.ops.convert_to_numpy(model(x, training=False))
+# Inference as NumPy: compiled on JAX, eager elsewhere; ``compiled=False``
+# forces the eager path (see keras_zoo_plus.check.run_inference).
+run_model = check.run_inference
 
 
 def structure_of_model(model):
