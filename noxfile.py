@@ -16,6 +16,7 @@ Every install goes through constraints.txt so CI stays on CPU builds.
 
 import os
 import re
+import shutil
 
 import nox
 
@@ -77,6 +78,9 @@ def _pytest(session, backend, *args):
     env = dict(ENV, KERAS_BACKEND=backend)
     # Keep the user's Keras config out of the tests.
     env["KERAS_HOME"] = os.path.join(session.create_tmp(), "keras_home")
+    # A full disk once failed CI mid-run (h5py segfault): say what there is.
+    free = shutil.disk_usage(session.create_tmp()).free
+    session.log(f"free disk: {free / 2**30:.1f} GiB (the suite needs ~2 GiB at peak)")
     session.run("pytest", *PYTEST_ARGS, *args, *session.posargs, env=env)
 
 
@@ -128,6 +132,9 @@ def parity(session):
     os.makedirs("parity-report", exist_ok=True)
     env = dict(ENV, KERAS_BACKEND="jax")
     env["KERAS_HOME"] = os.path.join(session.create_tmp(), "keras_home")
+    # A full disk once failed CI mid-run (h5py segfault): say what there is.
+    free = shutil.disk_usage(session.create_tmp()).free
+    session.log(f"free disk: {free / 2**30:.1f} GiB (the suite needs ~2 GiB at peak)")
     session.run(
         "keras-zoo-plus", "check", "--json", "parity-report/check.json",
         "--markdown", "parity-report/check.md", *session.posargs, env=env,
