@@ -142,6 +142,40 @@ class SeparableConv2D(keras.layers.SeparableConv2D):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class BatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose inference pass (moving
+    statistics: ``training`` false, or a frozen layer) goes through
+    :func:`keras_zoo_plus.ops.batch_normalization`, one pass over the
+    input on torch/CPU instead of Keras' three. Training-mode calls,
+    ``renorm`` and every other backend are Keras' own code path; weights,
+    config and the function computed are the same.
+
+    Example:
+        >>> layer = BatchNormalization(axis=-1, epsilon=1.001e-5, name="conv1_bn")
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if (
+            (training and self.trainable)
+            or self.renorm
+            or zoo_ops.select_implementation(inputs) != "channels_last"
+        ):
+            return super().call(inputs, training=training, mask=mask)
+        dtype = keras.backend.result_type(inputs.dtype, "float32")
+        inputs = ops.cast(inputs, dtype)
+        outputs = zoo_ops.batch_normalization(
+            inputs,
+            ops.cast(self.moving_mean, dtype),
+            ops.cast(self.moving_variance, dtype),
+            axis=self.axis,
+            offset=ops.cast(self.beta, dtype) if self.center else None,
+            scale=ops.cast(self.gamma, dtype) if self.scale else None,
+            epsilon=self.epsilon,
+        )
+        return ops.cast(outputs, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ScaledResidual(keras.layers.Layer):
     """``shortcut + scale * residual`` (the Inception-ResNet residual).
 

@@ -298,6 +298,69 @@ def conv2d(
     )
 
 
+def batch_normalization(
+    x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3, implementation="auto"
+):
+    """Normalise ``x`` with given statistics; same contract as
+    ``keras.ops.batch_normalization``.
+
+    On torch/CPU (``implementation="channels_last"``, the ``"auto"`` choice
+    there) the affine map is folded into one per-channel multiplier
+    ``a = scale / sqrt(variance + epsilon)`` and offset
+    ``b = offset - mean * a`` and applied in one pass, ``torch.addcmul(b, x,
+    a)``; Keras' torch backend makes three passes over ``x`` (subtract,
+    multiply, add), which took a third of MobileNet's inference time there.
+    The folded form is the one TensorFlow's ``tf.nn.batch_normalization``
+    computes, and it is differentiable in every argument. Every other
+    backend/device uses ``keras.ops.batch_normalization`` (XLA and
+    TensorFlow's graphs fuse it already).
+
+    Args:
+        x: Input tensor.
+        mean, variance: 1D statistics of length ``x.shape[axis]``.
+        axis: The channel axis of ``x`` (negative counts from the end).
+        offset, scale: Optional 1D ``beta`` and ``gamma``.
+        epsilon: Added to ``variance``.
+        implementation: ``"auto"``, ``"native"`` or ``"channels_last"``
+            (torch only; the name is shared with the convolutions).
+
+    Returns:
+        The normalised tensor, shaped and laid out as ``x``.
+
+    Raises:
+        ValueError: for an unknown ``implementation`` or a fast path
+            requested on another backend.
+
+    Example:
+        >>> y = batch_normalization(x, mean, var, axis=-1, offset=beta, scale=gamma)
+    """
+    _check_implementation(implementation)
+    if implementation == "shifted":
+        implementation = "native"  # the jax convolution path; nothing to do here
+    if implementation == "auto":
+        implementation = select_implementation(x)
+    if implementation != "channels_last":
+        return keras.ops.batch_normalization(
+            x, mean, variance, axis, offset=offset, scale=scale, epsilon=epsilon
+        )
+    import torch
+
+    x = keras.ops.convert_to_tensor(x)
+    multiplier = torch.rsqrt(keras.ops.convert_to_tensor(variance) + epsilon)
+    if scale is not None:
+        multiplier = multiplier * keras.ops.convert_to_tensor(scale)
+    shift = -keras.ops.convert_to_tensor(mean) * multiplier
+    if offset is not None:
+        shift = shift + keras.ops.convert_to_tensor(offset)
+    axis = axis % x.ndim
+    if axis != x.ndim - 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        multiplier = multiplier.reshape(shape)
+        shift = shift.reshape(shape)
+    return torch.addcmul(shift.to(x.dtype), x, multiplier.to(x.dtype))
+
+
 # --- jax: shifted multiply-adds -------------------------------------------
 
 
@@ -438,6 +501,7 @@ def _pointwise_torch(x, kernel, data_format):
 
 __all__ = [
     "IMPLEMENTATIONS",
+    "batch_normalization",
     "conv2d",
     "depthwise_conv2d",
     "same_padding",

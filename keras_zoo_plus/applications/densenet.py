@@ -38,7 +38,7 @@ DENSENET_STAGES = (
 
 
 def _bn(x, data_format, name):
-    return layers.BatchNormalization(
+    return zoo_layers.BatchNormalization(
         axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, name=name
     )(x)
 

@@ -52,7 +52,7 @@ def apply_conv_bn(
         data_format=data_format, name=name,
     )(x)
     if not use_bias:
-        x = layers.BatchNormalization(
+        x = zoo_layers.BatchNormalization(
             axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, scale=False,
             name=f"{name}_bn",
         )(x)

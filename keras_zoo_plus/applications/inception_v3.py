@@ -36,7 +36,7 @@ def apply_conv_bn(x, filters, kernel_size, *, strides=1, padding="same", data_fo
         filters, kernel_size, strides=strides, padding=padding, use_bias=False,
         data_format=data_format, name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(
+    x = zoo_layers.BatchNormalization(
         axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, scale=False,
         name=f"{name}_bn",
     )(x)

@@ -122,7 +122,7 @@ def apply_conv_block(x, filters, *, strides, data_format, name="conv1"):
         filters, 3, strides=strides, padding="same", use_bias=False,
         data_format=data_format, name=name,
     )(x)
-    x = layers.BatchNormalization(
+    x = zoo_layers.BatchNormalization(
         axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, name=f"{name}_bn"
     )(x)
     return layers.ReLU(6.0, name=f"{name}_relu")(x)
@@ -144,13 +144,13 @@ def apply_depthwise_block(x, filters, *, depth_multiplier, strides, data_format,
         depth_multiplier=depth_multiplier, use_bias=False,
         data_format=data_format, name=f"conv_dw_{block_id}",
     )(x)
-    x = layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"conv_dw_{block_id}_bn")(x)
+    x = zoo_layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"conv_dw_{block_id}_bn")(x)
     x = layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
     x = zoo_layers.Conv2D(
         filters, 1, padding="same", use_bias=False,
         data_format=data_format, name=f"conv_pw_{block_id}",
     )(x)
-    x = layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"conv_pw_{block_id}_bn")(x)
+    x = zoo_layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"conv_pw_{block_id}_bn")(x)
     return layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
 
 

@@ -82,7 +82,7 @@ def nasnet_stages(num_blocks):
 
 
 def _bn(x, data_format, name):
-    return layers.BatchNormalization(
+    return zoo_layers.BatchNormalization(
         axis=imagenet.channel_axis(data_format),
         momentum=BN_MOMENTUM,
         epsilon=BN_EPSILON,

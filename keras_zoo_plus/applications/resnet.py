@@ -29,7 +29,7 @@ def apply_conv_bn(x, filters, kernel_size, *, strides=1, padding="valid", data_f
         data_format=data_format, name=f"{name}_conv",
     )(x)
     axis = imagenet.channel_axis(data_format)
-    return layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    return zoo_layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
 
 
 def apply_bottleneck(x, filters, *, strides=1, conv_shortcut=True, data_format, name):

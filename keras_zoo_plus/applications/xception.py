@@ -35,7 +35,7 @@ def apply_conv_bn(x, filters, kernel_size, *, strides=1, padding="valid", data_f
         filters, kernel_size, strides=strides, padding=padding, use_bias=False,
         data_format=data_format, name=name,
     )(x)
-    return layers.BatchNormalization(
+    return zoo_layers.BatchNormalization(
         axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, name=f"{name}_bn"
     )(x)
 
@@ -48,7 +48,7 @@ def apply_sepconv_bn(x, filters, *, data_format, name):
     x = zoo_layers.SeparableConv2D(
         filters, 3, padding="same", use_bias=False, data_format=data_format, name=name
     )(x)
-    return layers.BatchNormalization(
+    return zoo_layers.BatchNormalization(
         axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, name=f"{name}_bn"
     )(x)
 
