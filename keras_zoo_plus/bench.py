@@ -24,63 +24,8 @@ import numpy as np
 DEFAULT_MODELS = ("MobileNet", "Xception", "NASNetMobile", "ResNet50")
 
 
-def _relu6(x):
-    return keras.ops.relu6(x)
-
-
-def mobilenet_v1_standin(input_shape=(224, 224, 3), classes=1000, data_format="channels_last"):
-    """A MobileNet v1 (alpha 1, depth multiplier 1) graph built from our
-    layers, weighted layers in keras.applications.MobileNet's order, for
-    benchmarking before ``keras_zoo_plus.applications.MobileNet`` exists.
-
-    Args:
-        input_shape: Input shape in ``data_format``.
-        classes: Number of logits.
-        data_format: ``"channels_last"`` or ``"channels_first"``.
-
-    Returns:
-        keras.Model: named ``"mobilenet_standin"``.
-
-    Example:
-        >>> model = mobilenet_v1_standin((224, 224, 3))
-    """
-    from keras_zoo_plus import layers as zoo_layers
-
-    axis = 1 if data_format == "channels_first" else -1
-    inputs = keras.Input(input_shape)
-    x = zoo_layers.Conv2D(
-        32, 3, strides=2, padding="same", use_bias=False, data_format=data_format, name="conv1"
-    )(inputs)
-    x = keras.layers.BatchNormalization(axis=axis, name="conv1_bn")(x)
-    x = keras.layers.ReLU(6.0, name="conv1_relu")(x)
-    plan = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)]
-    plan += [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
-    for block_id, (filters, stride) in enumerate(plan, start=1):
-        if stride > 1:
-            x = keras.layers.ZeroPadding2D(
-                ((0, 1), (0, 1)), data_format=data_format, name=f"conv_pad_{block_id}"
-            )(x)
-        x = zoo_layers.DepthwiseConv2D(
-            3,
-            strides=stride,
-            padding="same" if stride == 1 else "valid",
-            use_bias=False,
-            data_format=data_format,
-            name=f"conv_dw_{block_id}",
-        )(x)
-        x = keras.layers.BatchNormalization(axis=axis, name=f"conv_dw_{block_id}_bn")(x)
-        x = keras.layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
-        x = zoo_layers.Conv2D(
-            filters, 1, use_bias=False, data_format=data_format, name=f"conv_pw_{block_id}"
-        )(x)
-        x = keras.layers.BatchNormalization(axis=axis, name=f"conv_pw_{block_id}_bn")(x)
-        x = keras.layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
-    x = keras.layers.GlobalAveragePooling2D(data_format=data_format, keepdims=True)(x)
-    x = keras.layers.Dropout(1e-3, name="dropout")(x)
-    x = zoo_layers.Conv2D(classes, 1, data_format=data_format, name="conv_preds")(x)
-    x = keras.layers.Reshape((classes,), name="reshape_2")(x)
-    x = keras.layers.Activation("softmax", name="predictions")(x)
-    return keras.Model(inputs, x, name="mobilenet_standin")
+class KerasRefused(Exception):
+    """keras.applications cannot build the model on this backend/format."""
 
 
 def build_pair(name, size=224, data_format="channels_last"):
@@ -88,40 +33,36 @@ def build_pair(name, size=224, data_format="channels_last"):
     random weights.
 
     Args:
-        name: A keras.applications constructor name, e.g. ``"MobileNet"``.
+        name: A constructor name both sides have, e.g. ``"MobileNet"``.
         size: Input height and width.
         data_format: Data format of *our* model (keras.applications follows
             the global setting, which this function does not change).
 
     Returns:
-        (ours, theirs, label): the two models and a label saying which of
-        ours was used (``"MobileNet (stand-in)"`` when our MobileNet is not
-        available yet).
+        (ours, theirs): the two models; ``theirs`` is a :class:`KerasRefused`
+        (carrying keras.applications' message) when keras.applications
+        refuses to build the model here, e.g. NASNetMobile on torch.
 
     Raises:
         ValueError: if ``name`` is unknown to either side, or the weighted
             layers do not line up.
     """
-    ctor = getattr(keras.applications, name, None)
-    if ctor is None:
-        raise ValueError(f"`models`: keras.applications has no {name!r}.")
-    shape = (size, size, 3)
-    theirs = ctor(weights=None, input_shape=shape)
-    ours_shape = (3, size, size) if data_format == "channels_first" else shape
-    label = name
-    try:
-        from keras_zoo_plus import applications
+    from keras_zoo_plus import applications
 
-        our_ctor = getattr(applications, name)
-    except (ImportError, AttributeError):
-        our_ctor = None
-    if our_ctor is not None:
-        ours = our_ctor(weights=None, input_shape=ours_shape, data_format=data_format)
-    elif name == "MobileNet":
-        ours = mobilenet_v1_standin(ours_shape, data_format=data_format)
-        label = "MobileNet (stand-in)"
-    else:
-        raise ValueError(f"`models`: keras_zoo_plus.applications has no {name!r} yet.")
+    our_ctor = getattr(applications, name, None)
+    ctor = getattr(keras.applications, name, None)
+    if our_ctor is None or ctor is None or name.startswith("_"):
+        raise ValueError(
+            f"`models`: {name!r} is not a constructor of both keras_zoo_plus.applications "
+            "and keras.applications."
+        )
+    shape = (size, size, 3)
+    ours_shape = (3, size, size) if data_format == "channels_first" else shape
+    ours = our_ctor(weights=None, input_shape=ours_shape, data_format=data_format)
+    try:
+        theirs = ctor(weights=None, input_shape=shape)
+    except Exception as exc:  # keras.applications' own refusal, e.g. NASNetMobile on torch
+        return ours, KerasRefused(f"{type(exc).__name__}: {exc}")
     src = theirs.get_weights()
     dst = ours.weights
     if len(src) != len(dst) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(src, dst)):
@@ -131,7 +72,7 @@ def build_pair(name, size=224, data_format="channels_last"):
     ]
     theirs.set_weights(weights)
     ours.set_weights(weights)
-    return ours, theirs, label
+    return ours, theirs
 
 
 def _random_like(shape, path, seed):
@@ -201,40 +142,47 @@ def compare(
         dict with ``model, mode, ours_ips, keras_ips, ratio, gflops`` and the
         per-round ratios.
     """
-    ours, theirs, label = build_pair(name, size, data_format)
+    ours, theirs = build_pair(name, size, data_format)
+    refused = theirs if isinstance(theirs, KerasRefused) else None
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")
     x_ours = np.transpose(x, (0, 3, 1, 2)).copy() if data_format == "channels_first" else x
-    if not train:
+    if refused is not None:
+        log(f"{name}: keras.applications refuses it here ({refused}); timing ours alone")
+    elif not train:
         # Same weights, same input: the outputs must agree before timing means anything.
         a = keras.ops.convert_to_numpy(ours.predict_on_batch(x_ours))
         b = keras.ops.convert_to_numpy(theirs.predict_on_batch(x))
         dev = float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
-        log(f"{label}: max rel deviation ours vs keras {dev:.2e}")
-    fns = {"ours": _step_fn(ours, x_ours, train), "keras": _step_fn(theirs, x, train)}
+        log(f"{name}: max rel deviation ours vs keras {dev:.2e}")
+    fns = {"ours": _step_fn(ours, x_ours, train)}
+    if refused is None:
+        fns["keras"] = _step_fn(theirs, x, train)
     for fn in fns.values():  # warm-up: compile / trace / allocate
         fn()
-    times = {"ours": [], "keras": []}
+    times = {k: [] for k in fns}
     ratios = []
     for r in range(rounds):
-        order = ("ours", "keras") if r % 2 == 0 else ("keras", "ours")
+        order = list(fns) if r % 2 == 0 else list(reversed(fns))
         got = {k: _time(fns[k]) for k in order}
         for k, v in got.items():
             times[k].append(v)
-        ratios.append(got["keras"] / got["ours"])
-        log(
-            f"  round {r + 1}: ours {got['ours']:.3f}s keras {got['keras']:.3f}s ratio {ratios[-1]:.2f}"
-        )
+        line = f"  round {r + 1}: ours {got['ours']:.3f}s"
+        if refused is None:
+            ratios.append(got["keras"] / got["ours"])
+            line += f" keras {got['keras']:.3f}s ratio {ratios[-1]:.2f}"
+        log(line)
     med = {k: statistics.median(v) for k, v in times.items()}
     flops = model_flops(ours) * batch * (3 if train else 1)
     return {
-        "model": label,
+        "model": name,
         "mode": "train" if train else "infer",
         "ours_ips": batch / med["ours"],
-        "keras_ips": batch / med["keras"],
-        "ratio": statistics.median(ratios),
+        "keras_ips": batch / med["keras"] if refused is None else None,
+        "ratio": statistics.median(ratios) if ratios else None,
         "ratios": ratios,
         "gflops": flops / med["ours"] / 1e9,
+        "keras_error": None if refused is None else str(refused),
     }
 
 
@@ -255,12 +203,18 @@ def format_table(results):
         "| model | backend | mode | ours img/s | keras img/s | ratio (median) | ours GFLOP/s |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
+    notes = []
     for r in results:
+        if r["ratio"] is None:
+            keras_ips, ratio = "fails", "n/a"
+            notes.append(f"{r['model']}: keras.applications fails: {r['keras_error']}")
+        else:
+            keras_ips, ratio = f"{r['keras_ips']:.1f}", f"{r['ratio']:.2f}x"
         lines.append(
             f"| {r['model']} | {backend} | {r['mode']} | {r['ours_ips']:.1f} | "
-            f"{r['keras_ips']:.1f} | {r['ratio']:.2f}x | {r['gflops']:.1f} |"
+            f"{keras_ips} | {ratio} | {r['gflops']:.1f} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + notes if notes else lines)
 
 
 def plot(results, path):
@@ -281,10 +235,11 @@ def plot(results, path):
     labels = [f"{r['model']}\n{r['mode']}" for r in results]
     pos = np.arange(len(results))
     fig, ax = plt.subplots(figsize=(max(4, 1.8 * len(results)), 3.5))
-    ax.bar(pos - 0.2, [r["keras_ips"] for r in results], 0.4, label="keras.applications")
+    ax.bar(pos - 0.2, [r["keras_ips"] or 0 for r in results], 0.4, label="keras.applications")
     ax.bar(pos + 0.2, [r["ours_ips"] for r in results], 0.4, label="keras_zoo_plus")
     for p, r in zip(pos, results):
-        ax.annotate(f"{r['ratio']:.2f}x", (p + 0.2, r["ours_ips"]), ha="center", va="bottom")
+        text = "keras fails" if r["ratio"] is None else f"{r['ratio']:.2f}x"
+        ax.annotate(text, (p + 0.2, r["ours_ips"]), ha="center", va="bottom")
     ax.set_xticks(pos, labels)
     ax.set_ylabel("images / s")
     ax.set_title(f"{keras.backend.backend()} backend")
@@ -294,18 +249,61 @@ def plot(results, path):
     plt.close(fig)
 
 
+def bench_models():
+    """Constructor names both keras_zoo_plus.applications and
+    keras.applications have (the models ``bench`` can compare)."""
+    from keras_zoo_plus import applications
+
+    return [
+        n for n in applications.__all__
+        if n[0].isupper() and hasattr(keras.applications, n)
+    ]
+
+
+def _model_names(values):
+    """``--models`` values: constructor names, or ``all``."""
+    known = bench_models()
+    names = []
+    for value in values:
+        if value == "all":
+            names += [n for n in known if n not in names]
+            continue
+        if value not in known:
+            raise UsageError(
+                f"--models: unknown model {value!r}; choose from {', '.join(known)} or 'all'"
+            )
+        if value not in names:
+            names.append(value)
+    return names
+
+
+class UsageError(Exception):
+    """Bad command-line arguments (exit status 2)."""
+
+
 def add_parser(sub):
     """Register the ``bench`` subcommand on an argparse subparsers object."""
-    p = sub.add_parser("bench", help="speed of ours vs keras.applications on this backend")
-    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--size", type=int, default=224)
-    p.add_argument("--train", action="store_true", help="time a training step")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument(
-        "--data-format", default="channels_last", choices=["channels_last", "channels_first"]
+    from keras_zoo_plus.cli import _positive_int
+
+    p = sub.add_parser(
+        "bench", help="speed of ours vs keras.applications on this backend",
+        description="Time our models against keras.applications on the current backend "
+        "(KERAS_BACKEND), same weights, alternating rounds in one process.",
     )
-    p.add_argument("--plot", metavar="FILE.png")
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
+                   help=f"constructor names or 'all' (default: {' '.join(DEFAULT_MODELS)})")
+    p.add_argument("--batch", type=_positive_int, default=16, help="images per step (default 16)")
+    p.add_argument("--size", type=_positive_int, default=224,
+                   help="input height and width (default 224)")
+    p.add_argument("--train", action="store_true", help="time an SGD training step")
+    p.add_argument("--rounds", type=_positive_int, default=5,
+                   help="timed rounds after a warm-up (default 5)")
+    p.add_argument(
+        "--data-format", default="channels_last", choices=["channels_last", "channels_first"],
+        help="data format of our model (keras.applications runs channels_last)",
+    )
+    p.add_argument("--plot", metavar="FILE.png", help="bar chart of img/s (needs matplotlib)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--sgemm", action="store_true", help="also print numpy's sgemm peak")
     p.set_defaults(func=main)
     return p
@@ -313,8 +311,14 @@ def add_parser(sub):
 
 def main(args):
     """Entry point of ``keras-zoo-plus bench`` (parsed ``args``)."""
+    import json
     import sys
 
+    try:
+        names = _model_names(args.models)
+    except UsageError as exc:
+        sys.stderr.write(f"keras-zoo-plus: error: {exc}\n")
+        return 2
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -324,7 +328,7 @@ def main(args):
             )
             return 2
     results = []
-    for name in args.models:
+    for name in names:
         try:
             results.append(
                 compare(name, args.batch, args.size, args.train, args.rounds, args.data_format)
@@ -333,9 +337,26 @@ def main(args):
             sys.stderr.write(f"keras-zoo-plus: skipping {name}: {exc}\n")
     print(f"batch {args.batch}, {args.size}x{args.size}, {args.rounds} alternating rounds")
     print(format_table(results))
+    peak = None
     if args.sgemm:
-        print(f"numpy sgemm peak: {sgemm_peak():.1f} GFLOP/s")
+        peak = sgemm_peak()
+        print(f"numpy sgemm peak: {peak:.1f} GFLOP/s")
     if args.plot and results:
         plot(results, args.plot)
         print(f"wrote {args.plot}")
+    if args.json:
+        report = {
+            "schema_version": 1,
+            "backend": keras.backend.backend(),
+            "keras_version": keras.__version__,
+            "batch": args.batch,
+            "size": args.size,
+            "rounds": args.rounds,
+            "data_format": args.data_format,
+            "sgemm_gflops": peak,
+            "results": results,
+        }
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
     return 0 if results else 1

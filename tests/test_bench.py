@@ -1,0 +1,113 @@
+"""``keras-zoo-plus bench``: argument errors, the shared weights that make
+the comparison fair, the report, and keras.applications' refusals.
+
+Timings themselves are not asserted (benchmarks/README.md holds figures);
+these tests run one tiny round so the command cannot silently rot."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_zoo_plus import bench, cli
+
+SMALL = dict(batch=1, size=32, rounds=1)
+
+
+def _run(capsys, *argv):
+    code = cli.main(["bench", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_unknown_model_is_a_usage_error(capsys):
+    code, out, err = _run(capsys, "--models", "MobileNet", "ResNet51")
+    assert code == 2
+    assert out == ""
+    assert err.startswith(
+        "keras-zoo-plus: error: --models: unknown model 'ResNet51'; choose from DenseNet121, "
+    )
+    assert err.rstrip().endswith("Xception or 'all'")
+
+
+@pytest.mark.parametrize("flag", ["--batch", "--rounds", "--size"])
+def test_non_positive_numbers_are_refused(capsys, flag):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", flag, "0"])
+    assert exc.value.code == 2
+    assert "expected a positive integer, got '0'" in capsys.readouterr().err
+
+
+def test_all_expands_to_every_shared_constructor():
+    names = bench._model_names(["all", "MobileNet"])
+    assert names == bench.bench_models()
+    assert len(names) == 14 and names.count("MobileNet") == 1
+
+
+def test_both_models_get_the_same_weights():
+    ours, theirs = bench.build_pair("MobileNet", size=32)
+    assert len(ours.weights) == len(theirs.weights)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(theirs(x)),
+        rtol=1e-5, atol=1e-6,
+    )
+
+
+def test_report_table_and_json(capsys, tmp_path):
+    path = tmp_path / "bench.json"
+    code, out, _ = _run(
+        capsys, "--models", "MobileNet", "--batch", "1", "--size", "32", "--rounds", "1",
+        "--json", str(path),
+    )
+    assert code == 0
+    assert "MobileNet: max rel deviation ours vs keras" in out
+    row = [line for line in out.splitlines() if line.startswith("| MobileNet |")]
+    assert len(row) == 1 and row[0].split("|")[2].strip() == keras.backend.backend()
+    report = json.loads(path.read_text())
+    assert report["backend"] == keras.backend.backend()
+    (result,) = report["results"]
+    assert result["model"] == "MobileNet" and result["mode"] == "infer"
+    assert result["ratio"] == pytest.approx(result["ratios"][0])
+    assert result["ours_ips"] > 0 and result["keras_ips"] > 0
+
+
+def test_model_flops_counts_multiply_adds_by_hand():
+    from keras_zoo_plus import layers as zoo_layers
+
+    inputs = keras.Input((8, 6, 3))
+    x = zoo_layers.Conv2D(4, 3, strides=2, padding="same")(inputs)  # 4x3 positions
+    x = zoo_layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(x)  # 4x3, 8 ch
+    x = zoo_layers.SeparableConv2D(5, 3, padding="valid")(x)  # 2x1 positions
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(7)(x)
+    model = keras.Model(inputs, x)
+    expected = 2 * (
+        12 * (3 * 3 * 3 * 4)  # conv
+        + 12 * (3 * 3 * 4 * 2)  # depthwise
+        + 2 * (3 * 3 * 8) + 2 * (8 * 5)  # separable: depthwise + pointwise
+        + 10 * 7  # dense
+    )
+    assert bench.model_flops(model) == expected
+
+
+def test_keras_refusal_is_reported_not_fatal(monkeypatch):
+    def refuse(**kwargs):
+        raise ValueError("not on this backend")
+
+    monkeypatch.setattr(keras.applications, "MobileNet", refuse)
+    result = bench.compare("MobileNet", log=lambda *a: None, **SMALL)
+    assert result["ratio"] is None and result["keras_ips"] is None
+    assert result["keras_error"] == "ValueError: not on this backend"
+    table = bench.format_table([result])
+    assert f"| MobileNet | {keras.backend.backend()} | infer |" in table
+    assert "| fails | n/a |" in table
+    assert table.endswith("MobileNet: keras.applications fails: ValueError: not on this backend")
+
+
+def test_training_step_mode():
+    result = bench.compare("MobileNet", train=True, log=lambda *a: None, **SMALL)
+    assert result["mode"] == "train" and result["ratio"] > 0
