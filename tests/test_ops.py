@@ -220,6 +220,7 @@ def test_training_step_matches_native_layers(data_format):
         ((1, 2), "valid", 7, 3),
         ((2, 1), "valid", 8, 1),
         ((2, 1), "same", 8, 4),
+        ((1, 2), "same", 7, 1),
     ],
     ids=lambda c: f"s{c[0][0]}-d{c[0][1]}-{c[1]}-n{c[2]}-k{c[3]}",
 )
