@@ -111,3 +111,21 @@ def test_keras_refusal_is_reported_not_fatal(monkeypatch):
 def test_training_step_mode():
     result = bench.compare("MobileNet", train=True, log=lambda *a: None, **SMALL)
     assert result["mode"] == "train" and result["ratio"] > 0
+
+
+def test_refused_nasnet_mobile_is_compared_with_keras_graph_past_the_guard():
+    # keras.applications' NASNetMobile refuses torch; on every backend the
+    # unguarded graph must be the same model as ours (same weights, outputs).
+    ours, theirs = bench.build_pair("NASNetMobile", size=32)
+    if keras.backend.backend() == "torch":
+        assert getattr(theirs, "bench_reference", None) == "unguarded"
+    else:
+        assert not hasattr(theirs, "bench_reference")
+    reference = bench._unguarded_reference("NASNetMobile", (32, 32, 3))
+    assert [tuple(w.shape) for w in reference.weights] == [tuple(w.shape) for w in ours.weights]
+    reference.set_weights(ours.get_weights())
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(reference(x)),
+        rtol=1e-5, atol=1e-6,
+    )
