@@ -157,7 +157,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if (
             (training and self.trainable)
-            or self.renorm
+            or getattr(self, "renorm", False)  # Keras 3.8 has no renorm
             or zoo_ops.select_implementation(inputs) != "channels_last"
         ):
             return super().call(inputs, training=training, mask=mask)
