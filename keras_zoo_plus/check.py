@@ -231,17 +231,19 @@ def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, b
 def run_inference(model, x, *, compiled=None):
     """Inference output of ``model`` on the NumPy batch ``x``, as NumPy.
 
-    ``compiled=None`` means compiled on JAX (``predict_on_batch``: one XLA
-    program, the path that ``predict`` and ``fit`` take) and eager on
-    TensorFlow and torch, where the first call is cheapest. Eager JAX
-    compiles every operation on its own: one DenseNet169 call took 29 s
-    eager against 4 s compiled here. The tests use it too, with
-    ``compiled=False`` where they check the eager JAX path.
+    ``compiled=None`` means ``predict_on_batch`` on JAX (one XLA program,
+    the path that ``predict`` and ``fit`` take) and torch (no autograd: the
+    fused Conv -> BatchNorm -> ReLU path ``predict`` takes, see
+    :mod:`keras_zoo_plus.fusion`), and an eager ``model(x)`` on TensorFlow,
+    where the first call is cheapest. Eager JAX compiles every operation on
+    its own: one DenseNet169 call took 29 s eager against 4 s compiled
+    here. ``compiled=False`` forces the eager call (on torch: layer by
+    layer, with autograd); the tests use it to check those paths too.
     """
     import keras
 
     if compiled is None:
-        compiled = keras.backend.backend() == "jax"
+        compiled = keras.backend.backend() in ("jax", "torch")
     if compiled:
         return np.asarray(model.predict_on_batch(x))
     return keras.ops.convert_to_numpy(model(x, training=False))

@@ -22,6 +22,7 @@ import tempfile
 import h5py
 import keras
 
+from keras_zoo_plus import fusion
 from keras_zoo_plus.layers import custom_objects as _zoo_custom_objects
 
 # Messages Keras 3.x raises for a class or function it cannot find:
@@ -152,10 +153,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     try:
         with keras.saving.custom_object_scope(objects):
             if _is_keras2_h5(path):
-                return _load_keras2_h5(path, objects, compile)
-            return keras.models.load_model(
-                path, custom_objects=objects, compile=compile, safe_mode=safe_mode
-            )
+                model = _load_keras2_h5(path, objects, compile)
+            else:
+                model = keras.models.load_model(
+                    path, custom_objects=objects, compile=compile, safe_mode=safe_mode
+                )
     except (TypeError, ValueError) as error:
         name = _unknown_object_name(error)
         if name is None:
@@ -165,3 +167,6 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             "neither built into Keras nor one of keras_zoo_plus.custom_objects(). "
             f"Pass it yourself: keras_zoo_plus.load_model(path, custom_objects={{{name!r}: ...}})."
         ) from error
+    if isinstance(model, keras.Model):
+        fusion.enable_fused_inference(model)
+    return model

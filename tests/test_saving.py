@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 import keras_zoo_plus
+from keras_zoo_plus import fusion, registry, synthetic
 from keras_zoo_plus import layers as zoo_layers
-from keras_zoo_plus import registry, synthetic
 
 from helpers import rel_error, run_model
 
@@ -253,6 +253,10 @@ def test_zoo_model_round_trips_through_keras_file(name, tmp_path):
     # registration is already done, and no custom_objects are passed.
     loaded = keras.models.load_model(path)
     assert [la.name for la in loaded.layers] == [la.name for la in model.layers]
+    # Keras' loader returns the plain model; on torch our constructors'
+    # fused inference path (float rounding apart, tested in test_fusion.py)
+    # is put back by hand so that both sides compute bit for bit alike.
+    assert fusion.enable_fused_inference(loaded) == fusion.enable_fused_inference(model)
     np.testing.assert_array_equal(run_model(loaded, x), expected)
 
 

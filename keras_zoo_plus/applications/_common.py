@@ -16,7 +16,7 @@ import dataclasses
 import keras
 from keras import layers
 
-from keras_zoo_plus import imagenet
+from keras_zoo_plus import fusion, imagenet
 from keras_zoo_plus import weights as _weights
 
 
@@ -143,4 +143,5 @@ def finish(x, spec, *, name, key):
     """Create the model and load ``spec.weights`` (official file ``key``)."""
     model = keras.Model(spec.model_inputs, x, name=name)
     _weights.load_weights(model, spec.weights, key=key, include_top=spec.include_top)
+    fusion.enable_fused_inference(model)
     return model

@@ -1,0 +1,248 @@
+"""Inference-time fusion of Convolution -> BatchNormalization -> ReLU.
+
+Every family is a chain of convolutions, each followed by a
+BatchNormalization and usually a ReLU or ReLU6. In inference the
+normalisation is an affine map that can be folded into the convolution's
+kernel and bias, and the activation can run as the convolution's post-op
+(:func:`keras_zoo_plus.ops.conv_batchnorm`); TensorFlow's graph optimizer
+does this for its own graphs, Keras' torch backend runs three separate
+eager passes instead.
+
+:func:`enable_fused_inference` finds those chains in a functional model
+(``fusion_plan``) and gives the model instance a ``call`` that runs them
+fused whenever :func:`keras_zoo_plus.ops.fused_inference_active` allows it
+(today: torch on CPU, no autograd, float32, not training) and the model's
+own ``call`` otherwise. The model stays a plain ``keras.Model``: layers,
+weights, config and saved files are unchanged, a layer called on its own
+or a new model built from the layers' outputs computes exactly what it
+did, and a chain is only fused when nothing else reads the convolution's
+or the normalisation's output.
+
+Example:
+    >>> model = keras_zoo_plus.applications.MobileNet(weights=None)
+    >>> keras_zoo_plus.fusion.enable_fused_inference(model)  # constructors do this
+    27
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_zoo_plus import layers as zoo_layers
+from keras_zoo_plus import ops as zoo_ops
+
+_CONV_KINDS = (
+    (zoo_layers.SeparableConv2D, "separable"),
+    (zoo_layers.DepthwiseConv2D, "depthwise"),
+    (zoo_layers.Conv2D, "conv"),
+)
+_MARK = "_keras_zoo_plus_fused_call"
+
+
+def _kind(layer):
+    for cls, kind in _CONV_KINDS:
+        if type(layer) is cls:
+            return kind
+    return None
+
+
+def _max_value(layer):
+    """ReLU bound of an activation layer that can run as the convolution's
+    post-op: ``inf`` for ReLU, the cap for ReLU6-like, else ``None``."""
+    if type(layer) is keras.layers.ReLU:
+        if float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
+            return None
+        return float("inf") if layer.max_value is None else float(layer.max_value)
+    if type(layer) is keras.layers.Activation:
+        fn = layer.activation
+        if fn is keras.activations.relu:
+            return float("inf")
+        if fn in (keras.activations.relu6, zoo_layers.relu6):
+            return 6.0
+    return None
+
+
+def _single_axis(axis):
+    if isinstance(axis, int):
+        return axis
+    axis = list(axis)
+    return axis[0] if len(axis) == 1 else -99  # never a channel axis
+
+
+def fusion_plan(model):
+    """The chains ``(conv, batchnorm, activation or None)`` of ``model``
+    that can run fused.
+
+    A chain qualifies when the convolution is one of ours
+    (``layers.Conv2D``/``DepthwiseConv2D``/``SeparableConv2D``) with no
+    activation of its own, called once in the model; its output feeds only
+    our ``layers.BatchNormalization`` over the channel axis (no renorm),
+    which is called once; neither output is a model output, and all three
+    compute in float32. The activation joins when it is the normalisation's
+    only reader and is a ReLU or ReLU6 (``keras.layers.ReLU`` without
+    slope or threshold, or ``Activation("relu")``/``relu6``).
+
+    Args:
+        model: A functional ``keras.Model``.
+
+    Returns:
+        list of ``(conv, batchnorm, activation)`` tuples, in layer order.
+    """
+    if not hasattr(model, "_nodes_by_depth"):
+        return []
+    readers, produced = {}, {}
+    for nodes in model._nodes_by_depth.values():
+        for node in nodes:
+            layer = node.operation
+            if layer is None or node.is_input:
+                continue
+            produced.setdefault(id(layer), []).extend(node.output_tensors)
+            for tensor in node.input_tensors:
+                readers.setdefault(id(tensor), []).append(layer)
+
+    def single_output(layer):
+        tensors = produced.get(id(layer), [])
+        return tensors[0] if len(tensors) == 1 and len(layer._inbound_nodes) == 1 else None
+
+    outputs = {id(t) for t in model.outputs}
+    plan = []
+    for conv in model.layers:
+        kind = _kind(conv)
+        if kind is None or conv.activation not in (None, keras.activations.linear):
+            continue
+        conv_out = single_output(conv)
+        if conv_out is None or id(conv_out) in outputs:
+            continue
+        after = readers.get(id(conv_out), [])
+        if len(after) != 1 or type(after[0]) is not zoo_layers.BatchNormalization:
+            continue
+        bn = after[0]
+        bn_out = single_output(bn)
+        channel_axis = 1 if conv.data_format == "channels_first" else 3
+        if (
+            bn_out is None
+            or getattr(bn, "renorm", False)
+            or _single_axis(bn.axis) % 4 != channel_axis
+        ):
+            continue
+        if any(layer.compute_dtype != "float32" for layer in (conv, bn)):
+            continue
+        act = None
+        after_bn = readers.get(id(bn_out), [])
+        if id(bn_out) not in outputs and len(after_bn) == 1:
+            candidate = after_bn[0]
+            if _max_value(candidate) is not None and single_output(candidate) is not None:
+                if candidate.compute_dtype == "float32":
+                    act = candidate
+        plan.append((conv, bn, act))
+    return plan
+
+
+def _supported(model):
+    """The Functional internals the fused call relies on (Keras 3.8-3.15)."""
+    try:
+        from keras.src.models.functional import operation_fn  # noqa: F401
+    except ImportError:
+        return False
+    return all(
+        hasattr(model, name) for name in ("_run_through_graph", "_standardize_inputs", "inputs")
+    )
+
+
+def enable_fused_inference(model):
+    """Give ``model`` a ``call`` that runs its Conv -> BatchNorm -> ReLU
+    chains fused where :func:`keras_zoo_plus.ops.fused_inference_active`
+    allows it (see the module docstring), and the same to every functional
+    model nested in it. Idempotent; a no-op on backends without a fused
+    path (:func:`keras_zoo_plus.ops.fused_inference_supported`), on models
+    with nothing to fuse, on non-functional models and on Keras releases
+    without the internals it needs.
+
+    Args:
+        model: A ``keras.Model``; zoo constructors and
+            :func:`keras_zoo_plus.load_model` call this themselves.
+
+    Returns:
+        int: the number of fused chains, nested models included (0 when
+        nothing was installed).
+
+    Raises:
+        TypeError: if ``model`` is not a ``keras.Model``.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model; received {type(model).__name__}.")
+    nested = sum(
+        enable_fused_inference(layer) for layer in model.layers if isinstance(layer, keras.Model)
+    )
+    return nested + _enable(model)
+
+
+def _enable(model):
+    existing = model.__dict__.get("call")
+    if getattr(existing, _MARK, False):
+        return len(existing.plan)
+    if not zoo_ops.fused_inference_supported() or not _supported(model):
+        return 0
+    plan = fusion_plan(model)
+    if not plan:
+        return 0
+    model.call = _fused_call(model, plan)
+    return len(plan)
+
+
+def _fused_call(model, plan):
+    from keras.src.models.functional import operation_fn
+
+    original = type(model).call.__get__(model)
+    first = {id(conv): (conv, bn, act) for conv, bn, act in plan}
+    skipped = {id(layer) for _, bn, act in plan for layer in (bn, act) if layer is not None}
+
+    def identity(x, *args, **kwargs):
+        return x
+
+    def fused(conv, bn, act):
+        kind = _kind(conv)
+
+        def run(x, *args, **kwargs):
+            return zoo_ops.conv_batchnorm(
+                x,
+                conv.depthwise_kernel if kind == "separable" else conv.kernel,
+                pointwise_kernel=conv.pointwise_kernel if kind == "separable" else None,
+                kind=kind,
+                bias=conv.bias if conv.use_bias else None,
+                mean=bn.moving_mean,
+                variance=bn.moving_variance,
+                offset=bn.beta if bn.center else None,
+                scale=bn.gamma if bn.scale else None,
+                epsilon=bn.epsilon,
+                max_value=None if act is None else _max_value(act),
+                strides=conv.strides,
+                padding=conv.padding,
+                data_format=conv.data_format,
+                dilation_rate=conv.dilation_rate,
+            )
+
+        return run
+
+    def pick(training):
+        def for_operation(op):
+            if id(op) in first:
+                return fused(*first[id(op)])
+            if id(op) in skipped:
+                return identity
+            return operation_fn(op, training=training)
+
+        return for_operation
+
+    def call(inputs, training=None, mask=None, **kwargs):
+        if training or mask is not None or kwargs:
+            return original(inputs, training=training, mask=mask, **kwargs)
+        standardized = model._standardize_inputs(inputs)
+        if not zoo_ops.fused_inference_active(keras.tree.flatten(standardized)[0]):
+            return original(inputs, training=training, mask=mask, **kwargs)
+        outputs = model._run_through_graph(standardized, operation_fn=pick(training))
+        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+
+    call.plan = plan
+    setattr(call, _MARK, True)
+    return call

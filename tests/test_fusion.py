@@ -1,0 +1,354 @@
+"""Inference-time Conv -> BatchNorm -> ReLU fusion (keras_zoo_plus.fusion
+and ops.conv_batchnorm): which chains are fused, that the fused path runs
+where it should and nowhere else, and that it computes what the layers
+compute one by one. Runs on whichever backend the session uses."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+import keras_zoo_plus
+from keras_zoo_plus import applications, fusion
+from keras_zoo_plus import layers as zoo_layers
+from keras_zoo_plus import ops as zoo_ops
+
+BACKEND = keras.backend.backend()
+TORCH = BACKEND == "torch"
+REL = 1e-5
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, "float64"), np.asarray(b, "float64")
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def _randomize_batchnorm(model, seed=0):
+    """Non-trivial moving statistics and affine weights, so that a wrong
+    fold cannot hide behind mean 0 / variance 1."""
+    rng = np.random.default_rng(seed)
+    ranges = {"gamma": (0.5, 1.5), "beta": (-0.5, 0.5), "moving_mean": (-0.2, 0.2),
+              "moving_variance": (0.5, 2.0)}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            for name, (low, high) in ranges.items():
+                variable = getattr(layer, name, None)
+                if variable is not None:
+                    variable.assign(rng.uniform(low, high, variable.shape).astype("float32"))
+
+
+class _Spy:
+    """Counts calls of ops.conv_batchnorm made through the fusion module."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        real = zoo_ops.conv_batchnorm
+
+        def counting(*args, **kwargs):
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(fusion.zoo_ops, "conv_batchnorm", counting)
+
+
+def _names(plan):
+    return [tuple(None if layer is None else layer.name for layer in chain) for chain in plan]
+
+
+def test_mobilenet_plan():
+    model = applications.MobileNet(weights=None, alpha=0.25, input_shape=(32, 32, 3))
+    plan = fusion.fusion_plan(model)
+    names = _names(plan)
+    # The stem, then a depthwise and a pointwise chain per block (13 blocks).
+    assert len(plan) == 27
+    assert names[0] == ("conv1", "conv1_bn", "conv1_relu")
+    assert names[1] == ("conv_dw_1", "conv_dw_1_bn", "conv_dw_1_relu")
+    assert names[-1] == ("conv_pw_13", "conv_pw_13_bn", "conv_pw_13_relu")
+    assert fusion.enable_fused_inference(model) == (27 if TORCH else 0)
+
+
+def test_xception_plan_stops_at_shared_outputs():
+    model = applications.Xception(weights=None, input_shape=(71, 71, 3))
+    plan = dict((c, (b, a)) for c, b, a in _names(fusion.fusion_plan(model)))
+    # block1_conv1 -> bn -> act: a whole chain.
+    assert plan["block1_conv1"] == ("block1_conv1_bn", "block1_conv1_act")
+    # block2_sepconv2_bn feeds a MaxPooling and then the residual add: no
+    # activation follows it, so only conv and BN are fused.
+    assert plan["block2_sepconv2"] == ("block2_sepconv2_bn", None)
+    # Middle-flow blocks start with a ReLU on the residual (pre-activation):
+    # the BN output of the last sepconv goes to the add only.
+    assert plan["block5_sepconv3"] == ("block5_sepconv3_bn", None)
+
+
+def _chain_model(data_format="channels_last"):
+    """conv -> BN -> ReLU6 -> conv -> BN with the BN output a model output
+    and read twice; plus a conv whose output is also read by an add."""
+    shape = (3, 9, 9) if data_format == "channels_first" else (9, 9, 3)
+    axis = 1 if data_format == "channels_first" else -1
+    inputs = keras.Input(shape)
+    x = zoo_layers.Conv2D(4, 3, padding="same", use_bias=False, data_format=data_format,
+                          name="c1")(inputs)
+    x = zoo_layers.BatchNormalization(axis=axis, name="b1")(x)
+    x = keras.layers.ReLU(6.0, name="r1")(x)
+    y = zoo_layers.Conv2D(4, 1, data_format=data_format, name="c2")(x)
+    y = zoo_layers.BatchNormalization(axis=axis, name="b2")(y)
+    z = keras.layers.Activation("relu", name="r2")(y)
+    w = zoo_layers.DepthwiseConv2D(3, padding="same", data_format=data_format, name="c3")(z)
+    w2 = zoo_layers.BatchNormalization(axis=axis, name="b3")(w)
+    w = keras.layers.Add(name="add_w")([w, w2])  # c3's output is read twice
+    model = keras.Model(inputs, [y, keras.layers.Add()([z, w])])
+    _randomize_batchnorm(model)
+    return model
+
+
+def test_plan_respects_model_outputs_and_readers():
+    model = _chain_model()
+    # c2 -> b2: b2's output is a model output, so r2 stays a layer of its
+    # own; c3's output is read by b3 and the add: not fused.
+    assert _names(fusion.fusion_plan(model)) == [("c1", "b1", "r1"), ("c2", "b2", None)]
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_fused_model_matches_layer_by_layer(data_format, monkeypatch):
+    model = _chain_model(data_format)
+    assert fusion.enable_fused_inference(model) == (2 if TORCH else 0)
+    spy = _Spy(monkeypatch)
+    x = np.random.default_rng(1).standard_normal((2,) + model.input_shape[1:]).astype("float32")
+    fused = model.predict_on_batch(x)
+    # An eager call keeps autograd on (torch): the layers run one by one.
+    plain = [keras.ops.convert_to_numpy(t) for t in model(x, training=False)]
+    assert spy.calls == (2 if TORCH else 0)
+    for a, b in zip(fused, plain):
+        assert _rel(a, b) <= REL
+
+
+def test_layers_called_alone_are_not_fused():
+    model = _chain_model()
+    fusion.enable_fused_inference(model)
+    x = np.random.default_rng(2).standard_normal((2, 9, 9, 3)).astype("float32")
+    conv = model.get_layer("c1")
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.conv(x, conv.kernel, padding="same")
+    )
+    # The raw convolution, negative values and all: no BN, no clamp.
+    feature = keras.Model(model.input, conv.output)
+    got = feature.predict_on_batch(x)
+    assert got.min() < 0
+    assert _rel(got, expected) <= REL
+
+
+def test_training_and_autograd_run_unfused(monkeypatch):
+    model = _chain_model()
+    fusion.enable_fused_inference(model)
+    spy = _Spy(monkeypatch)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x = np.random.default_rng(3).standard_normal((4, 9, 9, 3)).astype("float32")
+    targets = [np.zeros((4,) + tuple(o.shape[1:]), "float32") for o in model.outputs]
+    before = keras.ops.convert_to_numpy(model.get_layer("b1").moving_mean).copy()
+    model.train_on_batch(x, targets)
+    assert spy.calls == 0
+    # Training-mode BN still updates its statistics.
+    assert not np.array_equal(keras.ops.convert_to_numpy(model.get_layer("b1").moving_mean), before)
+    model(x, training=True)
+    assert spy.calls == 0
+
+
+def test_enable_is_idempotent_and_checks_its_argument():
+    model = applications.MobileNet(weights=None, alpha=0.25, input_shape=(32, 32, 3))
+    first = getattr(model.call, "plan", None)
+    assert fusion.enable_fused_inference(model) == (27 if TORCH else 0)
+    assert getattr(model.call, "plan", None) is first
+    with pytest.raises(TypeError, match="`model` must be a keras.Model; received Dense"):
+        fusion.enable_fused_inference(keras.layers.Dense(2))
+
+
+def test_model_is_still_a_plain_functional_model(tmp_path):
+    model = applications.MobileNet(weights=None, alpha=0.25, input_shape=(32, 32, 3))
+    inputs = keras.Input((1,))
+    assert type(model) is type(keras.Model(inputs, keras.layers.Dense(1)(inputs)))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    x = np.random.default_rng(4).random((2, 32, 32, 3)).astype("float32")
+    plain = keras.models.load_model(path)  # keras' loader: nothing installed
+    ours = keras_zoo_plus.load_model(path)  # ours: fused again on torch
+    assert "call" not in plain.__dict__
+    assert ("call" in ours.__dict__) == TORCH
+    expected = model.predict_on_batch(x)
+    assert _rel(plain.predict_on_batch(x), expected) <= REL
+    assert _rel(ours.predict_on_batch(x), expected) <= REL
+
+
+def test_nested_model_is_fused(monkeypatch):
+    base = applications.MobileNet(weights=None, alpha=0.25, include_top=False,
+                                  input_shape=(32, 32, 3))
+    outer = keras.Sequential([base, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    spy = _Spy(monkeypatch)
+    x = np.random.default_rng(5).random((2, 32, 32, 3)).astype("float32")
+    fused = outer.predict_on_batch(x)
+    assert spy.calls == (27 if TORCH else 0)
+    plain = keras.ops.convert_to_numpy(outer(x, training=False))
+    assert _rel(fused, plain) <= REL
+
+
+# A small slice of each family: the fused predict against the eager,
+# layer-by-layer call (the oracle parity tests compare both to Keras 2).
+FAMILIES = [
+    ("MobileNet", dict(alpha=0.25, depth_multiplier=2), 32),
+    ("ResNet50", {}, 32),
+    ("Xception", {}, 71),
+    ("InceptionV3", {}, 75),
+    ("DenseNet121", {}, 32),
+    ("NASNetMobile", {}, 32),
+]
+
+
+# Elsewhere nothing is fused and the check is that predict still equals the
+# eager call; one family says that (JAX compiles every model afresh).
+FAMILIES_HERE = FAMILIES if TORCH else FAMILIES[:1]
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("name,kwargs,size", FAMILIES_HERE, ids=[f[0] for f in FAMILIES_HERE])
+def test_family_fused_matches_unfused(name, kwargs, size, data_format, monkeypatch):
+    shape = (3, size, size) if data_format == "channels_first" else (size, size, 3)
+    model = getattr(applications, name)(
+        weights=None, input_shape=shape, data_format=data_format,
+        classifier_activation=None, **kwargs
+    )
+    _randomize_batchnorm(model)
+    plan = fusion.fusion_plan(model)
+    assert plan, f"{name}: nothing to fuse"
+    spy = _Spy(monkeypatch)
+    x = np.random.default_rng(6).random((2,) + shape).astype("float32")
+    fused = model.predict_on_batch(x)
+    plain = keras.ops.convert_to_numpy(model(x, training=False))
+    assert spy.calls == (len(plan) if TORCH else 0)
+    err = _rel(fused, plain)
+    assert err <= REL, f"{name} {data_format}: rel {err:.3g}"
+
+
+# --- ops.conv_batchnorm ----------------------------------------------------
+
+OP_CASES = list(
+    itertools.product(
+        ["conv", "depthwise", "separable"],
+        [(1, "same"), (2, "same"), (2, "valid")],
+        [None, float("inf"), 6.0],
+    )
+)
+if not TORCH:
+    # The op is the unfused chain there (covered piece by piece in
+    # test_ops.py): one stride/padding and one activation per kind.
+    OP_CASES = [c for c in OP_CASES if c[1] == (2, "same") and c[2] == 6.0]
+
+
+def _op_inputs(kind, data_format, bias):
+    rng = np.random.default_rng(7)
+    c, m, f = 3, 2, 5
+    x = rng.standard_normal((2, 8, 9, c)).astype("float32") * 3
+    if data_format == "channels_first":
+        x = np.transpose(x, (0, 3, 1, 2)).copy()
+    if kind == "conv":
+        kernel, pointwise, out = rng.standard_normal((3, 3, c, f)), None, f
+    elif kind == "depthwise":
+        kernel, pointwise, out = rng.standard_normal((3, 3, c, m)), None, c * m
+    else:
+        kernel = rng.standard_normal((3, 3, c, m))
+        pointwise, out = rng.standard_normal((1, 1, c * m, f)).astype("float32"), f
+    stats = dict(
+        mean=rng.uniform(-0.5, 0.5, out).astype("float32"),
+        variance=rng.uniform(0.5, 2, out).astype("float32"),
+        offset=rng.uniform(-1, 1, out).astype("float32"),
+        scale=rng.uniform(0.5, 1.5, out).astype("float32"),
+    )
+    b = rng.standard_normal(out).astype("float32") if bias else None
+    return x, kernel.astype("float32"), pointwise, b, stats
+
+
+def _reference(x, kernel, pointwise, bias, stats, kind, max_value, strides, padding, fmt):
+    """The chain written with keras.ops only."""
+    if kind == "conv":
+        y = keras.ops.conv(x, kernel, strides, padding, data_format=fmt)
+    elif kind == "depthwise":
+        y = keras.ops.depthwise_conv(x, kernel, strides, padding, data_format=fmt)
+    else:
+        y = keras.ops.separable_conv(x, kernel, pointwise, strides, padding, data_format=fmt)
+    axis = 1 if fmt == "channels_first" else -1
+    if bias is not None:
+        bias = keras.ops.convert_to_tensor(bias)
+        y = y + (keras.ops.reshape(bias, (1, -1, 1, 1)) if axis == 1 else bias)
+    y = keras.ops.batch_normalization(
+        y, stats["mean"], stats["variance"], axis, offset=stats["offset"],
+        scale=stats["scale"], epsilon=1e-3,
+    )
+    if max_value is None:
+        return y
+    return keras.ops.relu(y) if max_value == float("inf") else keras.ops.clip(y, 0.0, max_value)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("kind,sp,max_value", OP_CASES)
+def test_conv_batchnorm_matches_keras_ops(kind, sp, max_value, data_format):
+    strides, padding = sp
+    bias = kind != "separable"
+    x, kernel, pointwise, b, stats = _op_inputs(kind, data_format, bias)
+    expected = keras.ops.convert_to_numpy(
+        _reference(x, kernel, pointwise, b, stats, kind, max_value, strides, padding, data_format)
+    )
+
+    def run():
+        return keras.ops.convert_to_numpy(
+            zoo_ops.conv_batchnorm(
+                x, kernel, pointwise_kernel=pointwise, kind=kind, bias=b, epsilon=1e-3,
+                max_value=max_value, strides=strides, padding=padding,
+                data_format=data_format, **stats,
+            )
+        )
+
+    assert _rel(run(), expected) <= REL  # autograd on (torch: F.conv2d + clamp)
+    if TORCH:
+        import torch
+
+        with torch.no_grad():  # oneDNN's fused primitive
+            assert _rel(run(), expected) <= REL
+
+
+def test_conv_batchnorm_gradients_match_keras_ops():
+    """With autograd on, the folded convolution differentiates like the
+    chain (torch; elsewhere the op is the chain itself)."""
+    x, kernel, _, b, stats = _op_inputs("conv", "channels_last", True)
+    if TORCH:
+        import torch
+
+        def grads(fn):
+            args = [torch.tensor(a, requires_grad=True) for a in (x, kernel, stats["scale"])]
+            out = fn(*args)
+            (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+            return [a.grad.numpy() for a in args]
+
+        def ours(xx, kk, gg):
+            s = dict(stats, scale=gg)
+            return zoo_ops.conv_batchnorm(xx, kk, bias=b, max_value=6.0, padding="same", **s)
+
+        def ref(xx, kk, gg):
+            s = dict(stats, scale=gg)
+            return _reference(xx, kk, None, b, s, "conv", 6.0, 1, "same", "channels_last")
+
+        for g, r, what in zip(grads(ours), grads(ref), ["x", "kernel", "scale"]):
+            assert _rel(g, r) <= REL, what
+    else:
+        out = zoo_ops.conv_batchnorm(x, kernel, bias=b, max_value=6.0, padding="same", **stats)
+        ref = _reference(x, kernel, None, b, stats, "conv", 6.0, 1, "same", "channels_last")
+        assert _rel(keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(ref)) <= REL
+
+
+def test_conv_batchnorm_bad_arguments():
+    x, kernel, _, _, stats = _op_inputs("conv", "channels_last", False)
+    with pytest.raises(ValueError, match="`kind` must be 'conv', 'depthwise' or 'separable'; "
+                                         "received 'grouped'"):
+        zoo_ops.conv_batchnorm(x, kernel, kind="grouped", **stats)
+    with pytest.raises(ValueError, match="`pointwise_kernel` is required when kind='separable'"):
+        zoo_ops.conv_batchnorm(x, kernel, kind="separable", **stats)
+    with pytest.raises(ValueError, match=r"`max_value` must be None or > 0; received 0"):
+        zoo_ops.conv_batchnorm(x, kernel, max_value=0, **stats)
