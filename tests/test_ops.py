@@ -24,6 +24,8 @@ ALL_CASES = [
         STRIDE_DILATION, ["same", "valid"], [7, 8], [(3, 1), (5, 2)]
     )
 ] + [((2, 1), "same", 8, 3, 2), ((2, 1), "same", 7, 5, 1)]
+# A "valid" kernel wider than the input has no output: not a case.
+ALL_CASES = [c for c in ALL_CASES if c[1] == "same" or c[2] - (c[3] - 1) * c[0][1] >= 1]
 # With stride 1 the padding does not depend on the size's parity, so the odd
 # size adds nothing there: keep those in the slow session (JAX compiles every
 # case afresh, which dominates the fast session's time).
@@ -95,8 +97,6 @@ def _assert_close(actual, expected, what):
 def test_depthwise_matches_keras(case, data_format):
     (strides, dilation), padding, size, k, m = case
     x, dw, _ = _inputs(data_format, size, k, m)
-    if padding == "valid" and (size - (k - 1) * dilation) < 1:
-        pytest.skip("kernel larger than input")
     kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
 
     ref, ref_grads = _value_and_grads(
