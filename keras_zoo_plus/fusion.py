@@ -194,7 +194,6 @@ def _fused_call(model, plan):
     from keras.src.models.functional import operation_fn
 
     original = type(model).call.__get__(model)
-    first = {id(conv): (conv, bn, act) for conv, bn, act in plan}
     skipped = {id(layer) for _, bn, act in plan for layer in (bn, act) if layer is not None}
 
     def identity(x, *args, **kwargs):
@@ -202,6 +201,7 @@ def _fused_call(model, plan):
 
     def fused(conv, bn, act):
         kind = _kind(conv)
+        max_value = None if act is None else _max_value(act)
 
         def run(x, *args, **kwargs):
             return zoo_ops.conv_batchnorm(
@@ -215,7 +215,7 @@ def _fused_call(model, plan):
                 offset=bn.beta if bn.center else None,
                 scale=bn.gamma if bn.scale else None,
                 epsilon=bn.epsilon,
-                max_value=None if act is None else _max_value(act),
+                max_value=max_value,
                 strides=conv.strides,
                 padding=conv.padding,
                 data_format=conv.data_format,
@@ -224,10 +224,13 @@ def _fused_call(model, plan):
 
         return run
 
+    # Built once: the graph walk asks for each operation's function per call.
+    runners = {id(conv): fused(conv, bn, act) for conv, bn, act in plan}
+
     def pick(training):
         def for_operation(op):
-            if id(op) in first:
-                return fused(*first[id(op)])
+            if id(op) in runners:
+                return runners[id(op)]
             if id(op) in skipped:
                 return identity
             return operation_fn(op, training=training)

@@ -401,12 +401,7 @@ def batch_normalization(
     import torch
 
     x = keras.ops.convert_to_tensor(x)
-    multiplier = torch.rsqrt(keras.ops.convert_to_tensor(variance) + epsilon)
-    if scale is not None:
-        multiplier = multiplier * keras.ops.convert_to_tensor(scale)
-    shift = -keras.ops.convert_to_tensor(mean) * multiplier
-    if offset is not None:
-        shift = shift + keras.ops.convert_to_tensor(offset)
+    multiplier, shift = _fold_batchnorm_torch(mean, variance, offset, scale, epsilon)
     axis = axis % x.ndim
     if axis != x.ndim - 1:
         shape = [1] * x.ndim
@@ -633,14 +628,43 @@ def _from_torch_nchw(y, data_format):
     return y
 
 
+def _torch_depthwise_weight(kernel):
+    """(kh, kw, C, M) -> (C * M, 1, kh, kw): output c * M + m in Keras' order."""
+    kh, kw, channels, multiplier = kernel.shape
+    return kernel.permute(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw)
+
+
+def _torch_conv_weight(kernel):
+    """(kh, kw, Cin/g, Cout) -> (Cout, Cin/g, kh, kw)."""
+    return kernel.permute(3, 2, 0, 1)
+
+
+def _fold_batchnorm_torch(mean, variance, offset, scale, epsilon, dtype=None):
+    """BatchNormalization as ``x * multiplier + shift``: ``multiplier =
+    scale / sqrt(variance + epsilon)``, ``shift = offset - mean *
+    multiplier`` (1D torch tensors, cast to ``dtype`` when given)."""
+    import torch
+
+    def tensor(value):
+        value = keras.ops.convert_to_tensor(value)
+        return value if dtype is None else value.to(dtype)
+
+    multiplier = torch.rsqrt(tensor(variance) + epsilon)
+    if scale is not None:
+        multiplier = multiplier * tensor(scale)
+    shift = -tensor(mean) * multiplier
+    if offset is not None:
+        shift = shift + tensor(offset)
+    return multiplier, shift
+
+
 def _depthwise_torch(x, kernel, strides, padding, data_format, dilation_rate):
     import torch.nn.functional as F
 
     x = _to_torch_nchw(x, data_format)
     kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
-    kh, kw, channels, multiplier = kernel.shape
-    # (kh, kw, C, M) -> (C * M, 1, kh, kw): output c * M + m in Keras' order.
-    weight = kernel.permute(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw)
+    kh, kw, channels, _ = kernel.shape
+    weight = _torch_depthwise_weight(kernel)
     x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
     y = F.conv2d(
         x,
@@ -659,7 +683,7 @@ def _conv_torch(x, kernel, strides, padding, data_format, dilation_rate):
     x = _to_torch_nchw(x, data_format)
     kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
     kh, kw, cin_per_group, _ = kernel.shape
-    weight = kernel.permute(3, 2, 0, 1)  # (kh, kw, Cin/g, Cout) -> (Cout, Cin/g, kh, kw)
+    weight = _torch_conv_weight(kernel)
     x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
     y = F.conv2d(
         x,
@@ -681,29 +705,20 @@ def _conv_batchnorm_torch(
 
     convert = keras.ops.convert_to_tensor
     x = _to_torch_nchw(x, data_format)
-    mean, variance, offset, scale, epsilon = stats
-    multiplier = torch.rsqrt(convert(variance).to(x.dtype) + epsilon)
-    if scale is not None:
-        multiplier = multiplier * convert(scale).to(x.dtype)
-    shift = -convert(mean).to(x.dtype) * multiplier
-    if offset is not None:
-        shift = shift + convert(offset).to(x.dtype)
+    multiplier, shift = _fold_batchnorm_torch(*stats, dtype=x.dtype)
     if bias is not None:
         shift = shift + convert(bias).to(x.dtype) * multiplier
     kernel = convert(kernel).to(x.dtype)
     kh, kw = kernel.shape[:2]
     if kind == "separable":
         x = _depthwise_torch(x, kernel, strides, padding, "channels_first", dilation_rate)
-        weight = convert(pointwise_kernel).to(x.dtype).permute(3, 2, 0, 1)
+        weight = _torch_conv_weight(convert(pointwise_kernel).to(x.dtype))
         strides, dilation_rate, groups, torch_padding = (1, 1), (1, 1), 1, (0, 0)
     else:
         if kind == "depthwise":
-            channels, depth = kernel.shape[2], kernel.shape[3]
-            weight = kernel.permute(2, 3, 0, 1).reshape(channels * depth, 1, kh, kw)
-            groups = channels
+            weight, groups = _torch_depthwise_weight(kernel), kernel.shape[2]
         else:
-            weight = kernel.permute(3, 2, 0, 1)
-            groups = x.shape[1] // kernel.shape[2]
+            weight, groups = _torch_conv_weight(kernel), x.shape[1] // kernel.shape[2]
         x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
         torch_padding = (torch_padding,) * 2 if isinstance(torch_padding, int) else torch_padding
     weight = (weight * multiplier.reshape(-1, 1, 1, 1)).contiguous()
