@@ -35,6 +35,17 @@ any        non-CPU  ``"native"``: cuDNN/XLA GPU depthwise kernels are the
 ``"native"`` is ``keras.ops.depthwise_conv`` itself and is always
 available.
 
+On TensorFlow with only CPU devices, :func:`conv2d` (and so
+:func:`separable_conv2d` and :func:`conv_batchnorm`) given ``"auto"`` runs
+``channels_first`` data as ``"channels_last"``: the NHWC convolution
+between two transposes. TensorFlow's CPU ``Conv2D`` kernel accepts NCHW
+only when TensorFlow runs with oneDNN, which it enables by default only on
+CPUs with AVX-512 features (or with ``TF_ENABLE_ONEDNN_OPTS=1``);
+elsewhere ``keras.ops.conv`` in channels_first fails with "The Conv2D op
+currently only supports the NHWC tensor format on the CPU", and so does
+every keras.applications model built channels_first. Keras already
+transposes its depthwise convolution there.
+
 The same names select the other kernels here: :func:`conv2d` runs 1x1
 kernels as one matrix product on JAX/CPU (``"shifted"``, eagerly too) and
 on channels_last strides on torch/CPU; :func:`batch_normalization` makes
@@ -47,6 +58,8 @@ Measured figures are in each function's docstring and in
 """
 
 from __future__ import annotations
+
+import functools
 
 import keras
 
@@ -171,10 +184,40 @@ def _check_implementation(implementation):
         raise ValueError(
             f"`implementation='shifted'` needs the jax backend; the backend is {backend!r}."
         )
-    if implementation == "channels_last" and backend != "torch":
+    if implementation == "channels_last" and backend not in ("torch", "tensorflow"):
         raise ValueError(
-            f"`implementation='channels_last'` needs the torch backend; the backend is {backend!r}."
+            "`implementation='channels_last'` needs the torch or tensorflow backend; "
+            f"the backend is {backend!r}."
         )
+
+
+@functools.cache
+def _tf_cpu_only():
+    """Whether TensorFlow sees CPU devices only (fixed once it starts)."""
+    import tensorflow as tf
+
+    return all(d.device_type == "CPU" for d in tf.config.list_logical_devices())
+
+
+def _tf_wants_nhwc(data_format):
+    """``"auto"``'s choice on TensorFlow: channels_first convolutions run as
+    NHWC between two transposes when only CPUs are visible (see the module
+    docstring: without oneDNN the CPU kernel refuses NCHW; with it, NHWC
+    plus transposes measured 115 vs 150 ms on four 56x56x64 3x3
+    convolutions, batch 16)."""
+    return (
+        keras.backend.backend() == "tensorflow"
+        and data_format == "channels_first"
+        and _tf_cpu_only()
+    )
+
+
+def _tf_nhwc(op, x, data_format):
+    """``op(x_nhwc)`` for ``x`` in ``data_format``, returned in that format."""
+    if data_format == "channels_last":
+        return op(x)
+    y = op(keras.ops.transpose(x, (0, 2, 3, 1)))
+    return keras.ops.transpose(y, (0, 3, 1, 2))
 
 
 def depthwise_conv2d(
@@ -204,7 +247,8 @@ def depthwise_conv2d(
         implementation: ``"auto"`` (the measured rule of the module
             docstring), ``"native"`` (``keras.ops.depthwise_conv``), or a
             backend's fast path by name (``"shifted"`` for jax,
-            ``"channels_last"`` for torch).
+            ``"channels_last"`` for torch, and for tensorflow, where it
+            is the native op on NHWC data between two transposes).
 
     Returns:
         The convolved tensor in ``data_format``.
@@ -225,21 +269,25 @@ def depthwise_conv2d(
     dilation_rate = _pair(dilation_rate, "dilation_rate")
     if implementation == "auto":
         implementation = select_implementation(x)
+        if implementation == "native" and _tf_wants_nhwc(data_format):
+            implementation = "channels_last"
     if max(strides) > 1 and max(dilation_rate) > 1:
         # Keep the native op's error for this unsupported combination.
         implementation = "native"
     if implementation == "shifted":
         return _depthwise_shifted(x, kernel, strides, padding, data_format, dilation_rate)
-    if implementation == "channels_last":
+    if implementation == "channels_last" and keras.backend.backend() == "torch":
         return _depthwise_torch(x, kernel, strides, padding, data_format, dilation_rate)
-    return keras.ops.depthwise_conv(
-        x,
-        kernel,
-        strides=strides,
-        padding=padding,
-        data_format=data_format,
-        dilation_rate=dilation_rate,
-    )
+
+    def native(x, data_format=data_format):
+        return keras.ops.depthwise_conv(
+            x, kernel, strides=strides, padding=padding, data_format=data_format,
+            dilation_rate=dilation_rate,
+        )
+
+    if implementation == "channels_last":  # tensorflow
+        return _tf_nhwc(lambda t: native(t, "channels_last"), x, data_format)
+    return native(x)
 
 
 def separable_conv2d(
@@ -273,8 +321,8 @@ def separable_conv2d(
     """
     data_format = resolve_data_format(data_format)
     _check_implementation(implementation)
-    if implementation == "auto":
-        implementation = select_implementation(x)
+    # "auto" goes down as is: each step picks for itself (on TensorFlow/CPU
+    # the pointwise step of channels_first data runs NHWC, see conv2d).
     y = depthwise_conv2d(
         x,
         depthwise_kernel,
@@ -311,7 +359,10 @@ def conv2d(
     ``keras.ops.conv``: nine shifted dots or an im2col dot were slower than
     XLA's 3x3 convolution (56x56x64: 85 vs 181 / 236 ms).
 
-    TensorFlow and accelerators use ``keras.ops.conv``.
+    TensorFlow and accelerators use ``keras.ops.conv``, except
+    ``channels_first`` data on a CPU-only TensorFlow, which ``"auto"`` runs
+    as ``"channels_last"`` (NHWC between two transposes; see the module
+    docstring: TensorFlow's CPU kernel refuses NCHW without oneDNN).
 
     Args:
         x: 4D input in ``data_format``.
@@ -339,18 +390,26 @@ def conv2d(
         implementation = select_implementation(x)
         if implementation == "native" and _jax_cpu(x):
             implementation = "shifted"  # eagerly too: a 1x1 conv is one op either way
-    if implementation == "channels_last" and not (max(strides) > 1 and max(dilation_rate) > 1):
+        elif implementation == "native" and _tf_wants_nhwc(data_format):
+            implementation = "channels_last"
+    torch = keras.backend.backend() == "torch"
+    if (
+        implementation == "channels_last" and torch
+        and not (max(strides) > 1 and max(dilation_rate) > 1)
+    ):
         return _conv_torch(x, kernel, strides, padding, data_format, dilation_rate)
     if implementation == "shifted" and tuple(kernel.shape[:2]) == (1, 1):
         return _pointwise_dot(x, kernel, strides, data_format)
-    return keras.ops.conv(
-        x,
-        kernel,
-        strides=strides,
-        padding=padding,
-        data_format=data_format,
-        dilation_rate=dilation_rate,
-    )
+
+    def native(x, data_format=data_format):
+        return keras.ops.conv(
+            x, kernel, strides=strides, padding=padding, data_format=data_format,
+            dilation_rate=dilation_rate,
+        )
+
+    if implementation == "channels_last" and not torch:  # tensorflow
+        return _tf_nhwc(lambda t: native(t, "channels_last"), x, data_format)
+    return native(x)
 
 
 def batch_normalization(
@@ -394,7 +453,7 @@ def batch_normalization(
         implementation = "native"  # the jax convolution path; nothing to do here
     if implementation == "auto":
         implementation = select_implementation(x)
-    if implementation != "channels_last":
+    if implementation != "channels_last" or keras.backend.backend() != "torch":
         return keras.ops.batch_normalization(
             x, mean, variance, axis, offset=offset, scale=scale, epsilon=epsilon
         )
@@ -487,19 +546,18 @@ def conv_batchnorm(
     data_format = resolve_data_format(data_format)
     padding = str(padding).lower()
     _check_implementation(implementation)
-    if implementation == "auto":
-        implementation = select_implementation(x)
     strides = _pair(strides, "strides")
     dilation_rate = _pair(dilation_rate, "dilation_rate")
     conv_args = dict(
         strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation_rate
     )
-    if implementation == "channels_last" and not (max(strides) > 1 and max(dilation_rate) > 1):
-        return _conv_batchnorm_torch(
-            x, kernel, pointwise_kernel, kind, bias, (mean, variance, offset, scale, epsilon),
-            max_value, **conv_args,
-        )
-    if implementation == "channels_last":
+    chosen = select_implementation(x) if implementation == "auto" else implementation
+    if keras.backend.backend() == "torch" and chosen == "channels_last":
+        if not (max(strides) > 1 and max(dilation_rate) > 1):
+            return _conv_batchnorm_torch(
+                x, kernel, pointwise_kernel, kind, bias, (mean, variance, offset, scale, epsilon),
+                max_value, **conv_args,
+            )
         implementation = "native"
     if kind == "conv":
         y = conv2d(x, kernel, implementation=implementation, **conv_args)

@@ -66,6 +66,44 @@ def from_format(y, data_format):
     return y
 
 
+def _keras_runs_nchw_conv():
+    import keras
+
+    try:
+        keras.ops.conv(
+            np.ones((1, 1, 3, 3), "float32"), np.ones((1, 1, 1, 1), "float32"),
+            data_format="channels_first",
+        )
+    except Exception as exc:  # TensorFlow's UnimplementedError
+        if "NHWC" not in str(exc):
+            raise
+        return False
+    return True
+
+
+# Whether Keras' own channels_first convolution runs here. TensorFlow's CPU
+# Conv2D refuses NCHW without oneDNN (on by default only on CPUs with
+# AVX-512 features); our ops transpose around it there (ops module docstring).
+KERAS_RUNS_NCHW_CONV = _keras_runs_nchw_conv()
+
+
+def keras_reference(op, data_format):
+    """``op(x, *args, data_format=data_format)`` for ``x`` in
+    ``data_format``: Keras' op itself, or, where Keras' channels_first
+    convolution cannot run (see ``KERAS_RUNS_NCHW_CONV``), Keras' channels_last
+    op between transposes, still Keras' kernel and not ours."""
+    import keras
+
+    if data_format == "channels_last" or KERAS_RUNS_NCHW_CONV:
+        return lambda x, *args: op(x, *args, data_format=data_format)
+
+    def via_nhwc(x, *args):
+        y = op(keras.ops.transpose(x, (0, 2, 3, 1)), *args, data_format="channels_last")
+        return keras.ops.transpose(y, (0, 3, 1, 2))
+
+    return via_nhwc
+
+
 def rel_error(actual, expected):
     """max |actual - expected| / max |expected|."""
     actual = np.asarray(actual, dtype="float64")

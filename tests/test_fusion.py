@@ -14,6 +14,8 @@ from keras_zoo_plus import applications, fusion
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus import ops as zoo_ops
 
+from helpers import keras_reference
+
 BACKEND = keras.backend.backend()
 TORCH = BACKEND == "torch"
 REL = 1e-5
@@ -269,11 +271,19 @@ def _op_inputs(kind, data_format, bias):
 def _reference(x, kernel, pointwise, bias, stats, kind, max_value, strides, padding, fmt):
     """The chain written with keras.ops only."""
     if kind == "conv":
-        y = keras.ops.conv(x, kernel, strides, padding, data_format=fmt)
+        y = keras_reference(
+            lambda a, data_format: keras.ops.conv(a, kernel, strides, padding, data_format),
+            fmt,
+        )(x)
     elif kind == "depthwise":
         y = keras.ops.depthwise_conv(x, kernel, strides, padding, data_format=fmt)
     else:
-        y = keras.ops.separable_conv(x, kernel, pointwise, strides, padding, data_format=fmt)
+        y = keras_reference(
+            lambda a, data_format: keras.ops.separable_conv(
+                a, kernel, pointwise, strides, padding, data_format
+            ),
+            fmt,
+        )(x)
     axis = 1 if fmt == "channels_first" else -1
     if bias is not None:
         bias = keras.ops.convert_to_tensor(bias)

@@ -11,6 +11,8 @@ import pytest
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus import ops as zoo_ops
 
+from helpers import KERAS_RUNS_NCHW_CONV, keras_reference
+
 BACKEND = keras.backend.backend()
 REL = 1e-5
 
@@ -116,9 +118,14 @@ def test_separable_matches_keras(case, data_format):
     x, dw, pw = _inputs(data_format, size, k, m)
     kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
 
-    ref, ref_grads = _value_and_grads(
-        lambda a, b, c: keras.ops.separable_conv(a, b, c, **kwargs), (x, dw, pw)
+    ref_op = keras_reference(
+        lambda a, b, c, data_format: keras.ops.separable_conv(
+            a, b, c, strides=strides, padding=padding, data_format=data_format,
+            dilation_rate=dilation,
+        ),
+        data_format,
     )
+    ref, ref_grads = _value_and_grads(ref_op, (x, dw, pw))
     out, grads = _value_and_grads(
         lambda a, b, c: zoo_ops.separable_conv2d(a, b, c, **kwargs), (x, dw, pw)
     )
@@ -154,7 +161,7 @@ def test_unknown_implementation_is_refused():
     k = np.zeros((3, 3, 2, 1), "float32")
     with pytest.raises(ValueError, match=r"`implementation` must be one of .* received 'fast'"):
         zoo_ops.depthwise_conv2d(x, k, implementation="fast")
-    other = "channels_last" if BACKEND != "torch" else "shifted"
+    other = "channels_last" if BACKEND == "jax" else "shifted"
     with pytest.raises(ValueError, match=f"`implementation='{other}'` needs the"):
         zoo_ops.depthwise_conv2d(x, k, implementation=other)
 
@@ -167,10 +174,14 @@ def test_native_implementation_is_keras_op():
 
 
 def _twin_models(data_format):
-    """The same small separable/depthwise network from our layers and from
-    keras.layers, with identical weights."""
+    """The same small separable/depthwise network from our layers (in
+    ``data_format``) and from keras.layers, with identical weights, and the
+    data format of the keras.layers twin: ``data_format`` itself, or
+    channels_last where Keras' channels_first convolution cannot run (the
+    network ends in a global pooling, so its output does not depend on it)."""
+    ref_format = data_format if KERAS_RUNS_NCHW_CONV else "channels_last"
 
-    def build(dw_cls, sep_cls):
+    def build(dw_cls, sep_cls, data_format):
         # Widths (7, 7, 3) never equal the channel counts (6, 5, 5): Keras 3.15.1 on
         # TensorFlow adds the bias along the width there in channels_first
         # (see keras_zoo_plus.layers), which would make the reference wrong.
@@ -185,29 +196,30 @@ def _twin_models(data_format):
         x = keras.layers.GlobalAveragePooling2D(data_format=data_format)(x)
         return keras.Model(inputs, x)
 
-    ours = build(zoo_layers.DepthwiseConv2D, zoo_layers.SeparableConv2D)
-    ref = build(keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    ours = build(zoo_layers.DepthwiseConv2D, zoo_layers.SeparableConv2D, data_format)
+    ref = build(keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, ref_format)
     rng = np.random.default_rng(3)
     weights = [rng.standard_normal(w.shape).astype("float32") * 0.3 for w in ref.weights]
     ref.set_weights(weights)
     ours.set_weights(weights)
-    return ours, ref
+    return ours, ref, ref_format
 
 
 def test_training_step_matches_native_layers(data_format):
-    ours, ref = _twin_models(data_format)
+    ours, ref, ref_format = _twin_models(data_format)
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2,) + tuple(ours.input_shape[1:])).astype("float32")
+    x_ref = np.transpose(x, (0, 2, 3, 1)).copy() if ref_format != data_format else x
     y = rng.standard_normal((2, 5)).astype("float32")
     for model in (ours, ref):
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     loss_ours = ours.train_on_batch(x, y)
-    loss_ref = ref.train_on_batch(x, y)
+    loss_ref = ref.train_on_batch(x_ref, y)
     assert abs(loss_ours - loss_ref) <= REL * abs(loss_ref)
     for a, b, w in zip(ours.get_weights(), ref.get_weights(), ref.weights):
         _assert_close(a, b, f"weight {w.path} after one SGD step")
     _assert_close(
-        keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(ref(x)), "outputs"
+        keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(ref(x_ref)), "outputs"
     )
 
 
@@ -230,7 +242,14 @@ def test_conv2d_matches_keras(case, data_format):
     kernel = np.random.default_rng(2).standard_normal((k, k, 3, 5)).astype("float32")
     kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
 
-    ref, ref_grads = _value_and_grads(lambda a, b: keras.ops.conv(a, b, **kwargs), (x, kernel))
+    ref_op = keras_reference(
+        lambda a, b, data_format: keras.ops.conv(
+            a, b, strides=strides, padding=padding, data_format=data_format,
+            dilation_rate=dilation,
+        ),
+        data_format,
+    )
+    ref, ref_grads = _value_and_grads(ref_op, (x, kernel))
     out, grads = _value_and_grads(lambda a, b: zoo_ops.conv2d(a, b, **kwargs), (x, kernel))
     _assert_close(out, ref, "output")
     _assert_close(grads[0], ref_grads[0], "d/dx")
@@ -288,7 +307,9 @@ def _twin_bn_models(data_format, **bn_kwargs):
     def build(bn_cls):
         inputs = keras.Input(shape)
         x = bn_cls(axis=axis, **bn_kwargs)(inputs)
-        x = keras.layers.Conv2D(3, 1, data_format=data_format)(x)
+        # A trainable layer after the BatchNorm, the same in both models
+        # (Dense on the last axis: no convolution, so no NCHW kernel needed).
+        x = keras.layers.Dense(3)(x)
         return keras.Model(inputs, x)
 
     ours, ref = build(zoo_layers.BatchNormalization), build(keras.layers.BatchNormalization)
@@ -325,3 +346,40 @@ def test_batchnorm_layer_training_step_matches_keras(data_format, frozen):
     assert abs(loss_ours - loss_ref) <= REL * abs(loss_ref)
     for a, b, w in zip(ours.get_weights(), ref.get_weights(), ref.weights):
         _assert_close(a, b, f"weight {w.path} after one SGD step (frozen BN: {frozen})")
+
+
+if BACKEND == "tensorflow":
+    # TensorFlow only: the rule that keeps channels_first convolutions off
+    # TensorFlow's CPU NCHW kernel, which only exists with oneDNN.
+
+    @pytest.mark.parametrize("op", ["conv2d", "depthwise_conv2d", "separable_conv2d"])
+    def test_tensorflow_cpu_runs_channels_first_as_nhwc(op):
+        import tensorflow as tf
+
+        assert zoo_ops._tf_cpu_only()  # CI and this project's machines have no GPU
+        x, dw, pw = _inputs("channels_first", 8, 3, 1)
+        kernel = {"conv2d": (dw[..., :1].repeat(4, -1),), "depthwise_conv2d": (dw,),
+                  "separable_conv2d": (dw, pw)}[op]
+        fn = tf.function(
+            lambda t: getattr(zoo_ops, op)(t, *kernel, padding="same", data_format="channels_first")
+        )
+        graph = fn.get_concrete_function(tf.TensorSpec(x.shape, tf.float32)).graph
+        convs = [o for o in graph.get_operations() if o.type in ("Conv2D", "DepthwiseConv2dNative")]
+        assert convs and all(o.get_attr("data_format") == b"NHWC" for o in convs), [
+            (o.type, o.get_attr("data_format")) for o in convs
+        ]
+        assert any(o.type == "Transpose" for o in graph.get_operations())
+        # Explicit "channels_last" is the same computation; "native" is Keras'
+        # op as it is (NCHW), refused by this CPU kernel without oneDNN.
+        ref = keras_reference(
+            lambda a, data_format: keras.ops.conv(a, kernel[0], padding="same",
+                                                  data_format=data_format),
+            "channels_first",
+        )(x) if op == "conv2d" else None
+        out = getattr(zoo_ops, op)(x, *kernel, padding="same", data_format="channels_first",
+                                   implementation="channels_last")
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(fn(x))
+        )
+        if ref is not None:
+            _assert_close(keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(ref), op)
