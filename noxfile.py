@@ -4,6 +4,7 @@
     nox -s torch        # one backend
     nox -s golden       # regenerate tests/golden/ with tf_keras (Keras 2)
     nox -s slow         # heavy cases (marked @pytest.mark.slow) on every backend
+    nox -s fuzz         # the slow constructor fuzzing at 150 examples per model
     nox -s oldest_keras # the suite on the oldest supported Keras, every backend
     nox -s parity       # `keras-zoo-plus check` across all backends -> parity-report/
 
@@ -74,8 +75,8 @@ def _constraints_with_keras(session, version):
     return path
 
 
-def _pytest(session, backend, *args):
-    env = dict(ENV, KERAS_BACKEND=backend)
+def _pytest(session, backend, *args, extra_env=None):
+    env = dict(ENV, KERAS_BACKEND=backend, **(extra_env or {}))
     # Keep the user's Keras config out of the tests.
     env["KERAS_HOME"] = os.path.join(session.create_tmp(), "keras_home")
     # A full disk once failed CI mid-run (h5py segfault): say what there is.
@@ -109,6 +110,20 @@ def slow(session):
     session.install(*CONSTRAINTS, "-e", ".[test]", *sum(BACKEND_PACKAGES.values(), []))
     for backend in BACKENDS:
         _pytest(session, backend, "-m", "slow")
+
+
+@nox.session
+def fuzz(session):
+    """The slow constructor fuzzing, deeper: 150 hypothesis examples per
+    model on each backend instead of the slow session's 50 (on TensorFlow
+    alone 22 minutes of worker time here, so not in the default matrix).
+    KERAS_ZOO_PLUS_FUZZ_EXAMPLES overrides the count; extra arguments go to
+    pytest, e.g. `nox -s fuzz -- -k nasnet`."""
+    session.install(*CONSTRAINTS, "-e", ".[test]", *sum(BACKEND_PACKAGES.values(), []))
+    examples = os.environ.get("KERAS_ZOO_PLUS_FUZZ_EXAMPLES", "150")
+    for backend in BACKENDS:
+        _pytest(session, backend, "-m", "slow", "tests/test_fuzz_constructors.py",
+                extra_env={"KERAS_ZOO_PLUS_FUZZ_EXAMPLES": examples})
 
 
 @nox.session
