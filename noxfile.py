@@ -63,6 +63,11 @@ def _install(session, backend, keras_version=None):
     session.install(*constraints, "-e", ".[test]", *BACKEND_PACKAGES[backend])
 
 
+def _install_all(session):
+    """The package with its test extras and all three backends in one venv."""
+    session.install(*CONSTRAINTS, "-e", ".[test]", *sum(BACKEND_PACKAGES.values(), []))
+
+
 def _constraints_with_keras(session, version):
     """constraints.txt with its keras pin replaced by ``keras==version``."""
     with open("constraints.txt") as f:
@@ -107,7 +112,7 @@ def slow(session):
     One venv holds all three backends (one install instead of three); pytest
     runs once per backend since the backend is fixed per process.
     """
-    session.install(*CONSTRAINTS, "-e", ".[test]", *sum(BACKEND_PACKAGES.values(), []))
+    _install_all(session)
     for backend in BACKENDS:
         _pytest(session, backend, "-m", "slow")
 
@@ -119,7 +124,7 @@ def fuzz(session):
     alone 22 minutes of worker time here, so not in the default matrix).
     KERAS_ZOO_PLUS_FUZZ_EXAMPLES overrides the count; extra arguments go to
     pytest, e.g. `nox -s fuzz -- -k nasnet`."""
-    session.install(*CONSTRAINTS, "-e", ".[test]", *sum(BACKEND_PACKAGES.values(), []))
+    _install_all(session)
     examples = os.environ.get("KERAS_ZOO_PLUS_FUZZ_EXAMPLES", "150")
     for backend in BACKENDS:
         _pytest(session, backend, "-m", "slow", "tests/test_fuzz_constructors.py",

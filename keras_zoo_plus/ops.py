@@ -116,13 +116,17 @@ def _device_kind(x):
     return "any"
 
 
-def select_implementation(x=None):
+def select_implementation(x=None, data_format=None):
     """The formulation ``implementation="auto"`` picks for ``x`` (see the
     module docstring): ``"shifted"``, ``"channels_last"`` or ``"native"``.
 
     Args:
         x: The input tensor (its device decides on torch); ``None`` uses the
             backend's default device.
+        data_format: The layout of ``x`` when a convolution asks: on a
+            CPU-only TensorFlow, ``"channels_first"`` convolutions run as
+            ``"channels_last"`` (NHWC between two transposes). ``None``
+            (normalisation and every non-convolution caller) never asks.
 
     Returns:
         str: one of ``"native"``, ``"shifted"``, ``"channels_last"``.
@@ -137,7 +141,20 @@ def select_implementation(x=None):
         return "shifted" if traced else "native"
     if backend == "torch" and device in ("cpu", "meta"):
         return "channels_last"
+    if backend == "tensorflow" and data_format == "channels_first" and _tf_cpu_only():
+        # Without oneDNN the CPU Conv2D kernel refuses NCHW; with it, NHWC
+        # plus transposes measured 115 vs 150 ms on four 56x56x64 3x3
+        # convolutions, batch 16 (module docstring).
+        return "channels_last"
     return "native"
+
+
+@functools.cache
+def _tf_cpu_only():
+    """Whether TensorFlow sees CPU devices only (fixed once it starts)."""
+    import tensorflow as tf
+
+    return all(d.device_type == "CPU" for d in tf.config.list_logical_devices())
 
 
 def fused_inference_supported():
@@ -191,32 +208,12 @@ def _check_implementation(implementation):
         )
 
 
-@functools.cache
-def _tf_cpu_only():
-    """Whether TensorFlow sees CPU devices only (fixed once it starts)."""
-    import tensorflow as tf
-
-    return all(d.device_type == "CPU" for d in tf.config.list_logical_devices())
-
-
-def _tf_wants_nhwc(data_format):
-    """``"auto"``'s choice on TensorFlow: channels_first convolutions run as
-    NHWC between two transposes when only CPUs are visible (see the module
-    docstring: without oneDNN the CPU kernel refuses NCHW; with it, NHWC
-    plus transposes measured 115 vs 150 ms on four 56x56x64 3x3
-    convolutions, batch 16)."""
-    return (
-        keras.backend.backend() == "tensorflow"
-        and data_format == "channels_first"
-        and _tf_cpu_only()
-    )
-
-
 def _tf_nhwc(op, x, data_format):
-    """``op(x_nhwc)`` for ``x`` in ``data_format``, returned in that format."""
+    """``op(x, "channels_last")`` for ``x`` in ``data_format``, returned in
+    that format (transposed in and out for channels_first)."""
     if data_format == "channels_last":
-        return op(x)
-    y = op(keras.ops.transpose(x, (0, 2, 3, 1)))
+        return op(x, data_format)
+    y = op(keras.ops.transpose(x, (0, 2, 3, 1)), "channels_last")
     return keras.ops.transpose(y, (0, 3, 1, 2))
 
 
@@ -268,9 +265,7 @@ def depthwise_conv2d(
     strides = _pair(strides, "strides")
     dilation_rate = _pair(dilation_rate, "dilation_rate")
     if implementation == "auto":
-        implementation = select_implementation(x)
-        if implementation == "native" and _tf_wants_nhwc(data_format):
-            implementation = "channels_last"
+        implementation = select_implementation(x, data_format)
     if max(strides) > 1 and max(dilation_rate) > 1:
         # Keep the native op's error for this unsupported combination.
         implementation = "native"
@@ -279,15 +274,15 @@ def depthwise_conv2d(
     if implementation == "channels_last" and keras.backend.backend() == "torch":
         return _depthwise_torch(x, kernel, strides, padding, data_format, dilation_rate)
 
-    def native(x, data_format=data_format):
+    def native(x, data_format):
         return keras.ops.depthwise_conv(
             x, kernel, strides=strides, padding=padding, data_format=data_format,
             dilation_rate=dilation_rate,
         )
 
     if implementation == "channels_last":  # tensorflow
-        return _tf_nhwc(lambda t: native(t, "channels_last"), x, data_format)
-    return native(x)
+        return _tf_nhwc(native, x, data_format)
+    return native(x, data_format)
 
 
 def separable_conv2d(
@@ -387,11 +382,9 @@ def conv2d(
     strides = _pair(strides, "strides")
     dilation_rate = _pair(dilation_rate, "dilation_rate")
     if implementation == "auto":
-        implementation = select_implementation(x)
+        implementation = select_implementation(x, data_format)
         if implementation == "native" and _jax_cpu(x):
             implementation = "shifted"  # eagerly too: a 1x1 conv is one op either way
-        elif implementation == "native" and _tf_wants_nhwc(data_format):
-            implementation = "channels_last"
     torch = keras.backend.backend() == "torch"
     if (
         implementation == "channels_last" and torch
@@ -401,15 +394,15 @@ def conv2d(
     if implementation == "shifted" and tuple(kernel.shape[:2]) == (1, 1):
         return _pointwise_dot(x, kernel, strides, data_format)
 
-    def native(x, data_format=data_format):
+    def native(x, data_format):
         return keras.ops.conv(
             x, kernel, strides=strides, padding=padding, data_format=data_format,
             dilation_rate=dilation_rate,
         )
 
     if implementation == "channels_last" and not torch:  # tensorflow
-        return _tf_nhwc(lambda t: native(t, "channels_last"), x, data_format)
-    return native(x)
+        return _tf_nhwc(native, x, data_format)
+    return native(x, data_format)
 
 
 def batch_normalization(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import sys
@@ -66,7 +67,12 @@ def from_format(y, data_format):
     return y
 
 
-def _keras_runs_nchw_conv():
+@functools.cache
+def keras_runs_nchw_conv():
+    """Whether Keras' own channels_first convolution runs here. TensorFlow's
+    CPU Conv2D refuses NCHW without oneDNN (on by default only on CPUs with
+    AVX-512 features); our ops transpose around it there (ops module
+    docstring). Probed once, on first use."""
     import keras
 
     try:
@@ -81,20 +87,14 @@ def _keras_runs_nchw_conv():
     return True
 
 
-# Whether Keras' own channels_first convolution runs here. TensorFlow's CPU
-# Conv2D refuses NCHW without oneDNN (on by default only on CPUs with
-# AVX-512 features); our ops transpose around it there (ops module docstring).
-KERAS_RUNS_NCHW_CONV = _keras_runs_nchw_conv()
-
-
 def keras_reference(op, data_format):
     """``op(x, *args, data_format=data_format)`` for ``x`` in
     ``data_format``: Keras' op itself, or, where Keras' channels_first
-    convolution cannot run (see ``KERAS_RUNS_NCHW_CONV``), Keras' channels_last
+    convolution cannot run (see ``keras_runs_nchw_conv``), Keras' channels_last
     op between transposes, still Keras' kernel and not ours."""
     import keras
 
-    if data_format == "channels_last" or KERAS_RUNS_NCHW_CONV:
+    if data_format == "channels_last" or keras_runs_nchw_conv():
         return lambda x, *args: op(x, *args, data_format=data_format)
 
     def via_nhwc(x, *args):

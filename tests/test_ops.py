@@ -11,7 +11,7 @@ import pytest
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus import ops as zoo_ops
 
-from helpers import KERAS_RUNS_NCHW_CONV, keras_reference
+from helpers import keras_reference, keras_runs_nchw_conv
 
 BACKEND = keras.backend.backend()
 REL = 1e-5
@@ -147,6 +147,10 @@ def test_selection_rule_on_cpu():
     expected = {"jax": "native", "torch": "channels_last", "tensorflow": "native"}[BACKEND]
     x = keras.ops.zeros((1, 4, 4, 2))
     assert zoo_ops.select_implementation(x) == expected
+    assert zoo_ops.select_implementation(x, "channels_last") == expected
+    # A CPU-only TensorFlow runs channels_first convolutions as NHWC.
+    cf = "channels_last" if BACKEND == "tensorflow" else expected
+    assert zoo_ops.select_implementation(x, "channels_first") == cf
     if BACKEND == "jax":
         import jax
 
@@ -179,7 +183,7 @@ def _twin_models(data_format):
     data format of the keras.layers twin: ``data_format`` itself, or
     channels_last where Keras' channels_first convolution cannot run (the
     network ends in a global pooling, so its output does not depend on it)."""
-    ref_format = data_format if KERAS_RUNS_NCHW_CONV else "channels_last"
+    ref_format = data_format if keras_runs_nchw_conv() else "channels_last"
 
     def build(dw_cls, sep_cls, data_format):
         # Widths (7, 7, 3) never equal the channel counts (6, 5, 5): Keras 3.15.1 on
