@@ -1,29 +1,66 @@
 """keras-zoo-plus: classic ImageNet architectures for Keras 3 on the
-TensorFlow, PyTorch and JAX backends, in both data formats."""
+TensorFlow, PyTorch and JAX backends, in both data formats.
+
+The package is light: ``import keras_zoo_plus`` imports neither Keras nor
+a backend. Each public name below is imported on first access, so the
+command line's ``list`` and ``info`` (which read only the model table)
+start fast, and a model-building program pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
-from keras_zoo_plus import applications, imagenet, layers, ops, registry, weights
-from keras_zoo_plus.freeze import freeze, freeze_batchnorm, trainable_summary, unfreeze
-from keras_zoo_plus.layers import custom_objects
-from keras_zoo_plus.registry import create_model, list_models, model_info
-from keras_zoo_plus.saving import load_model
+# public name -> (module, attribute or None for the module itself)
+_LAZY = {
+    "applications": ("keras_zoo_plus.applications", None),
+    "imagenet": ("keras_zoo_plus.imagenet", None),
+    "layers": ("keras_zoo_plus.layers", None),
+    "model_table": ("keras_zoo_plus.model_table", None),
+    "ops": ("keras_zoo_plus.ops", None),
+    "registry": ("keras_zoo_plus.registry", None),
+    "weights": ("keras_zoo_plus.weights", None),
+    "freeze": ("keras_zoo_plus.freeze", "freeze"),
+    "freeze_batchnorm": ("keras_zoo_plus.freeze", "freeze_batchnorm"),
+    "trainable_summary": ("keras_zoo_plus.freeze", "trainable_summary"),
+    "unfreeze": ("keras_zoo_plus.freeze", "unfreeze"),
+    "custom_objects": ("keras_zoo_plus.layers", "custom_objects"),
+    "create_model": ("keras_zoo_plus.registry", "create_model"),
+    "list_models": ("keras_zoo_plus.registry", "list_models"),
+    "model_info": ("keras_zoo_plus.registry", "model_info"),
+    "load_model": ("keras_zoo_plus.saving", "load_model"),
+}
 
-__all__ = [
-    "__version__",
-    "applications",
-    "create_model",
-    "custom_objects",
-    "freeze",
-    "freeze_batchnorm",
-    "imagenet",
-    "layers",
-    "list_models",
-    "load_model",
-    "model_info",
-    "ops",
-    "registry",
-    "trainable_summary",
-    "unfreeze",
-    "weights",
-]
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The import system binds a submodule on its package once loaded
+    (``keras_zoo_plus.freeze``); the public ``freeze`` is the function of
+    that name, as it was when this package imported everything eagerly."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _LAZY.get(name, (None, None))[1] == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

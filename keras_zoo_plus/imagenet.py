@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 DATA_FORMATS = ("channels_last", "channels_first")
-PREPROCESS_MODES = ("caffe", "tf", "torch")
+PREPROCESS_MODES = ("caffe", "tf", "torch", "none")
 POOLING_MODES = (None, "avg", "max")
 
 CLASS_INDEX_URL = (
@@ -264,7 +264,9 @@ def preprocess_input(x, data_format=None, mode="caffe"):
             the channel axis of ``data_format``.
         data_format: ``None`` (global default), ``"channels_last"`` or
             ``"channels_first"``.
-        mode: ``"caffe"``, ``"tf"`` or ``"torch"``.
+        mode: ``"caffe"``, ``"tf"``, ``"torch"`` or ``"none"`` (the
+            identity, for models that preprocess inside their graph, as
+            keras.applications' EfficientNet and ConvNeXt).
 
     Returns:
         The preprocessed array/tensor.
@@ -282,7 +284,7 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     """
     if mode not in PREPROCESS_MODES:
         raise ValueError(
-            "`mode` must be one of 'caffe', 'tf' or 'torch'. "
+            "`mode` must be one of 'caffe', 'tf', 'torch' or 'none'. "
             f"Received: mode={mode!r}"
         )
     data_format = resolve_data_format(data_format)
@@ -325,6 +327,8 @@ def preprocess_input(x, data_format=None, mode="caffe"):
             f"`x` must have 3 channels on axis {axis} for "
             f"data_format={data_format!r}. Received: x with shape {shape}"
         )
+    if mode == "none":
+        return x
     bshape = [1] * len(shape)
     bshape[axis] = 3
 

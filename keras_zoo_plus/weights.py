@@ -1,7 +1,8 @@
 """Official weight files, their download and cache, and weight loading.
 
-* ``OFFICIAL_WEIGHTS`` is the one table of the official Keras weight files
-  (file name, path under the base URL, md5).
+* The official Keras weight files (file name, path under the base URL,
+  md5) are listed in the model table (:mod:`keras_zoo_plus.model_table`),
+  in each model's entry.
 * :func:`fetch_file` downloads through ``keras.utils.get_file`` with the
   md5 verified, into a private temporary folder first, and moves the file
   into the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``)
@@ -34,7 +35,6 @@ of that file removes such folders once they are a day old).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
@@ -46,111 +46,29 @@ import threading
 import keras
 import numpy as np
 
-DEFAULT_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
-BASE_URL_ENV = "KERAS_ZOO_PLUS_WEIGHTS_URL"
+from keras_zoo_plus import model_table
+from keras_zoo_plus.model_table import BASE_URL_ENV, DEFAULT_BASE_URL, WeightFile, base_url
+
+__all__ = [
+    "BASE_URL_ENV",
+    "DEFAULT_BASE_URL",
+    "WeightFile",
+    "base_url",
+    "fetch_file",
+    "fetch_official",
+    "load_weights",
+    "official_weight_files",
+]
+
 OFFLINE_ENV = "KERAS_ZOO_PLUS_OFFLINE"
 TIMEOUT_ENV = "KERAS_ZOO_PLUS_TIMEOUT"
 DEFAULT_TIMEOUT = 60.0
 CACHE_SUBDIR = "models"
 
 
-@dataclasses.dataclass(frozen=True)
-class WeightFile:
-    """One official weight file.
-
-    Attributes:
-        fname: file name in the cache (the official name).
-        path: path relative to the base URL.
-        md5: md5 hex digest, or None where Keras publishes none (MobileNet).
-    """
-
-    fname: str
-    path: str
-    md5: str | None
-
-    @property
-    def url(self):
-        return base_url() + self.path
-
-
-def _table():
-    t = {}
-
-    def add(key, subdir, fname, md5):
-        t[key] = WeightFile(fname, f"{subdir}/{fname}", md5)
-
-    tf = "_weights_tf_dim_ordering_tf_kernels"
-    add("vgg16", "vgg16", f"vgg16{tf}.h5", "64373286793e3c8b2b4e3219cbf3544b")
-    add("vgg16_notop", "vgg16", f"vgg16{tf}_notop.h5", "6d6bbae143d832006294945121d1f1fc")
-    add("vgg19", "vgg19", f"vgg19{tf}.h5", "cbe5617147190e668d6c5d5026f83318")
-    add("vgg19_notop", "vgg19", f"vgg19{tf}_notop.h5", "253f8cb515780f3b799900260a226db6")
-    for name, top, notop in (
-        ("resnet50", "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
-        ("resnet101", "f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
-        ("resnet152", "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-    ):
-        add(name, "resnet", f"{name}{tf}.h5", top)
-        add(f"{name}_notop", "resnet", f"{name}{tf}_notop.h5", notop)
-    add("xception", "xception", f"xception{tf}.h5", "0a58e3b7378bc2990ea3b43d5981f1f6")
-    add("xception_notop", "xception", f"xception{tf}_notop.h5", "b0042744bf5b25fce3cb969f33bebb97")
-    add("inception_v3", "inception_v3", f"inception_v3{tf}.h5", "9a0d58056eeedaa3f26cb7ebd46da564")
-    add(
-        "inception_v3_notop",
-        "inception_v3",
-        f"inception_v3{tf}_notop.h5",
-        "bcbd6486424b2319ff4ef7d526e38f63",
-    )
-    add(
-        "inception_resnet_v2",
-        "inception_resnet_v2",
-        f"inception_resnet_v2{tf}.h5",
-        "e693bd0210a403b3192acc6073ad2e96",
-    )
-    add(
-        "inception_resnet_v2_notop",
-        "inception_resnet_v2",
-        f"inception_resnet_v2{tf}_notop.h5",
-        "d19885ff4a710c122648d3b5c3b684e4",
-    )
-    for name, top, notop in (
-        ("densenet121", "9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738"),
-        ("densenet169", "d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b"),
-        ("densenet201", "1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"),
-    ):
-        add(name, "densenet", f"{name}{tf}.h5", top)
-        add(f"{name}_notop", "densenet", f"{name}{tf}_notop.h5", notop)
-    add("nasnet_mobile", "nasnet", "NASNet-mobile.h5", "020fb642bf7360b370c678b08e0adf61")
-    add("nasnet_mobile_notop", "nasnet", "NASNet-mobile-no-top.h5", "1ed92395b5b598bdda52abe5c0dbfd63")
-    add("nasnet_large", "nasnet", "NASNet-large.h5", "11577c9a518f0070763c2b964a382f17")
-    add("nasnet_large_notop", "nasnet", "NASNet-large-no-top.h5", "d81d89dc07e6e56530c4e77faddd61b5")
-    # MobileNet v1: one file per (alpha, rows); Keras publishes no hashes.
-    for alpha_text in ("1_0", "7_5", "5_0", "2_5"):
-        for rows in (128, 160, 192, 224):
-            key = f"mobilenet_{alpha_text}_{rows}"
-            add(key, "mobilenet", f"mobilenet_{alpha_text}_{rows}_tf.h5", None)
-            add(f"{key}_notop", "mobilenet", f"mobilenet_{alpha_text}_{rows}_tf_no_top.h5", None)
-    return t
-
-
-OFFICIAL_WEIGHTS: dict[str, WeightFile] = _table()
-
-
-def official_weight_file(key, include_top):
-    """The :class:`WeightFile` for a model key (``"resnet50"``) and top flag."""
-    full = key if include_top else f"{key}_notop"
-    try:
-        return OFFICIAL_WEIGHTS[full]
-    except KeyError:
-        raise ValueError(
-            f"No official imagenet weights for {full!r}. Known files: "
-            f"{', '.join(sorted(OFFICIAL_WEIGHTS))}"
-        ) from None
-
-
-def base_url():
-    """The base URL of the weight files (mirror override honoured)."""
-    url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-    return url if url.endswith("/") else url + "/"
+def official_weight_files():
+    """Every official :class:`WeightFile` of the model table, by file name."""
+    return {wf.fname: wf for entry in model_table.entries() for wf in entry.weights}
 
 
 def offline():
@@ -312,7 +230,7 @@ def fetch_file(fname, url, md5, *, what="weights file"):
             the expected hash and the exact cache path to place the file at.
 
     Example:
-        >>> wf = OFFICIAL_WEIGHTS["vgg16_notop"]
+        >>> wf = model_table.get("vgg16").weight_file(include_top=False)
         >>> path = fetch_file(wf.fname, wf.url, wf.md5)  # doctest: +SKIP
     """
     folder = cache_dir()
@@ -350,9 +268,8 @@ def fetch_file(fname, url, md5, *, what="weights file"):
     return target
 
 
-def fetch_official(key, include_top):
-    """Download (or find in the cache) an official weight file."""
-    wf = official_weight_file(key, include_top)
+def fetch_official(wf):
+    """Download (or find in the cache) the official :class:`WeightFile` ``wf``."""
     return fetch_file(wf.fname, wf.url, wf.md5, what="weights file")
 
 
@@ -595,14 +512,14 @@ def _assign_by_order(model, source_model, source):
     return assign_legacy(model, entries, source=source)
 
 
-def load_weights(model, weights, *, key=None, include_top=True):
+def load_weights(model, weights, *, official=None):
     """Apply a constructor's ``weights`` argument to a freshly built model.
 
     Args:
         model: the model.
         weights: ``None``, ``"imagenet"`` or a path.
-        key: the model's key in :data:`OFFICIAL_WEIGHTS` (``"resnet50"``).
-        include_top: selects the top or no-top official file.
+        official: with ``"imagenet"``, the official :class:`WeightFile`
+            (from the model's table entry) to fetch and load.
 
     Returns:
         ``model``, with its weights replaced.
@@ -614,12 +531,14 @@ def load_weights(model, weights, *, key=None, include_top=True):
             keeps the weights it had.
 
     Example:
-        >>> load_weights(model, "vgg16_notop.h5", key="vgg16", include_top=False)  # doctest: +SKIP
+        >>> load_weights(model, "vgg16_notop.h5")  # doctest: +SKIP
     """
     if weights is None:
         return model
     if weights == "imagenet":
-        path = fetch_official(key, include_top)
+        if official is None:
+            raise ValueError(f'Model {model.name!r} has no official `weights="imagenet"` file.')
+        path = fetch_official(official)
         assign_legacy(model, read_legacy_h5(path), source=f"official weights file {path}")
         return model
     path = os.fspath(weights)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_zoo_plus import applications, imagenet, layers, registry, weights
+from keras_zoo_plus import applications, imagenet, layers, registry
 from keras_zoo_plus.applications import inception_resnet_v2, inception_v3, xception
 
 # Seed table: (constructor, module, parameters with the 1000-class top,
@@ -90,9 +90,10 @@ def test_registry_entry(family):
     ctor, _, _, default, minimum, _ = FAMILIES[family]
     assert info.constructor is getattr(applications, ctor)
     assert (info.default_size, info.min_size, info.preprocess) == (default, minimum, "tf")
-    assert info.weights_key == family
-    assert set(info.weight_files()) == {"top", "notop"}
-    assert family in weights.OFFICIAL_WEIGHTS and f"{family}_notop" in weights.OFFICIAL_WEIGHTS
+    files = info.weight_files()
+    assert set(files) == {"top", "notop"}
+    assert files["top"].fname == f"{family}_weights_tf_dim_ordering_tf_kernels.h5"
+    assert files["notop"].fname == f"{family}_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

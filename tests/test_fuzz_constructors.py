@@ -239,7 +239,7 @@ def _imagenet_case_kwargs(name, case):
     where the case does not apply (no official weights; a 64x64 shape below
     the model's minimum size tests another rule)."""
     info = registry.model_info(name)
-    if info.weights_key is None:
+    if not info.weights:
         return None
     params = inspect.signature(info.constructor).parameters
     kw = {k: v for k, v in IMAGENET_CASES[case][0].items() if k in params}

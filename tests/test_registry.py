@@ -18,7 +18,7 @@ def test_list_models_wildcards():
 def test_every_registered_model_is_exported_and_consistent():
     for info in registry.all_models():
         assert getattr(applications, info.constructor_name) is info.constructor
-        assert info.preprocess in ("caffe", "tf", "torch")
+        assert info.preprocess in ("caffe", "tf", "torch", "none")
         assert 0 < info.min_size <= info.default_size
         files = info.weight_files()
         assert set(files) == {"top", "notop"}, info.name
@@ -51,10 +51,34 @@ def test_create_model_builds_through_the_constructor():
         kzp.create_model("vgg16", weights=None, include_top=False, pooling="sum")
 
 
-def test_register_refuses_a_second_constructor_under_the_same_name():
-    def Fake():  # noqa: N802
-        pass
+def test_registry_is_a_leaf_and_light():
+    """The registry and the model table import no model code and no Keras."""
+    import subprocess
+    import sys
 
-    with pytest.raises(ValueError, match="Model 'vgg16' is registered twice."):
-        registry.register("vgg16", family="x", default_size=1, min_size=1, preprocess="tf",
-                          weights_key=None, params=0)(Fake)
+    code = (
+        "import sys, keras_zoo_plus as kzp\n"
+        "names = kzp.list_models()\n"
+        "info = kzp.model_info('mobilenet')\n"
+        "assert info.weight_file(include_top=False, alpha=0.25, rows=128).fname "
+        "== 'mobilenet_2_5_128_tf_no_top.h5'\n"
+        "bad = [m for m in ('keras', 'tensorflow', 'torch', 'jax') if m in sys.modules]\n"
+        "bad += [m for m in sys.modules if m.startswith('keras_zoo_plus.applications.')]\n"
+        "print(len(names), bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split(None, 1) == [str(len(kzp.list_models())), "[]\n"]
+
+
+def test_weight_file_variants_and_errors():
+    info = kzp.model_info("mobilenet")
+    assert info.weight_file(include_top=True, alpha=1.0, rows=224).fname == "mobilenet_1_0_224_tf.h5"
+    with pytest.raises(
+        ValueError,
+        match=r"No official imagenet weights for mobilenet with include_top=True, alpha=0.3, "
+        r"rows=224\. Variants with official files: alpha=0.25, rows=128; ",
+    ):
+        info.weight_file(include_top=True, alpha=0.3, rows=224)
+    with pytest.raises(ValueError, match=r"No official imagenet weights for vgg16 with "
+                       r"include_top=False, alpha=1\.0\. Variants with official files: \(default\)\."):
+        kzp.model_info("vgg16").weight_file(include_top=False, alpha=1.0)

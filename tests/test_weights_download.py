@@ -8,6 +8,7 @@ md5 is that of the generated file, and point the documented mirror
 override ``KERAS_ZOO_PLUS_WEIGHTS_URL`` at the loopback server.
 """
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 import tiny_models
 
-from keras_zoo_plus import imagenet, weights
+from keras_zoo_plus import imagenet, model_table, weights
 
 from helpers import write_model_h5
 
@@ -35,12 +36,9 @@ def served(keras_home, http_server, tmp_path, monkeypatch):
     model = tiny_models.tiny(include_top=False)
     path, md5, arrays = write_model_h5(tmp_path / FNAME, model)
     http_server.add(REL, pathlib.Path(path).read_bytes())
-    monkeypatch.setitem(
-        weights.OFFICIAL_WEIGHTS, f"{KEY}_notop", weights.WeightFile(FNAME, REL, md5)
-    )
     monkeypatch.setenv(weights.BASE_URL_ENV, http_server.url())
     cache = keras_home / "models"
-    return dict(model=model, md5=md5, arrays=arrays, server=http_server, cache=cache,
+    return dict(model=model, md5=md5, official=weights.WeightFile(FNAME, REL, md5, False), arrays=arrays, server=http_server, cache=cache,
                 url=http_server.url(REL), target=str(cache / FNAME), src=path)
 
 
@@ -48,8 +46,8 @@ def cache_listing(cache):
     return sorted(os.listdir(cache)) if os.path.isdir(cache) else []
 
 
-def load(model):
-    return weights.load_weights(model, "imagenet", key=KEY, include_top=False)
+def load(model, official):
+    return weights.load_weights(model, "imagenet", official=official)
 
 
 def assert_weights(model, arrays):
@@ -62,7 +60,7 @@ def assert_weights(model, arrays):
 def test_download_verifies_caches_and_loads(served):
     model, server = served["model"], served["server"]
     before = socket.getdefaulttimeout()
-    load(model)
+    load(model, served["official"])
     assert socket.getdefaulttimeout() == before
     assert_weights(model, served["arrays"])
     assert cache_listing(served["cache"]) == [FNAME]
@@ -70,7 +68,7 @@ def test_download_verifies_caches_and_loads(served):
     assert server.count(REL) == 1
     # A second load is served from the cache, without the network.
     other = tiny_models.tiny(include_top=False)
-    load(other)
+    load(other, served["official"])
     assert_weights(other, served["arrays"])
     assert server.count(REL) == 1
 
@@ -91,7 +89,7 @@ def test_fault_gives_clear_error_clean_cache_and_retry_succeeds(fault, served, m
     before = tiny_models.weights_of(model)
     timeout_before = socket.getdefaulttimeout()
     with pytest.raises(ValueError) as info:
-        load(model)
+        load(model, served["official"])
     msg = str(info.value)
     assert FAULTS[fault] in msg
     assert served["url"] in msg
@@ -102,26 +100,24 @@ def test_fault_gives_clear_error_clean_cache_and_retry_succeeds(fault, served, m
     assert_weights(model, before)  # untouched
     assert socket.getdefaulttimeout() == timeout_before
     # The fault was transient: a retry downloads, verifies and loads.
-    load(model)
+    load(model, served["official"])
     assert_weights(model, served["arrays"])
     assert cache_listing(served["cache"]) == [FNAME]
     assert server.count(REL) == 2
 
 
 def test_wrong_hash_in_table_never_reaches_cache(served, monkeypatch):
-    entry = weights.OFFICIAL_WEIGHTS[f"{KEY}_notop"]
     wrong = "0" * 32
-    monkeypatch.setitem(weights.OFFICIAL_WEIGHTS, f"{KEY}_notop",
-                        weights.WeightFile(entry.fname, entry.path, wrong))
+    official = dataclasses.replace(served["official"], md5=wrong)
     with pytest.raises(ValueError, match=f"md5 does not match the expected {wrong}"):
-        load(served["model"])
+        load(served["model"], official)
     assert cache_listing(served["cache"]) == []
 
 
 def test_stale_wrong_file_in_cache_is_replaced(served):
     os.makedirs(served["cache"], exist_ok=True)
     pathlib.Path(served["target"]).write_bytes(b"truncated")
-    load(served["model"])
+    load(served["model"], served["official"])
     assert_weights(served["model"], served["arrays"])
     assert weights.md5sum(served["target"]) == served["md5"]
     assert served["server"].count(REL) == 1
@@ -137,14 +133,14 @@ def test_abandoned_temporary_folders_are_cleaned(served):
         d.mkdir()
         (d / FNAME).write_bytes(b"partial")
     os.utime(old, (0, 0))
-    load(served["model"])
+    load(served["model"], served["official"])
     assert cache_listing(served["cache"]) == sorted([FNAME, fresh.name])
 
 
 def test_offline_env_names_url_hash_and_cache_path(served, monkeypatch):
     monkeypatch.setenv(weights.OFFLINE_ENV, "1")
     with pytest.raises(ValueError) as info:
-        load(served["model"])
+        load(served["model"], served["official"])
     msg = str(info.value)
     assert "is missing in the cache and KERAS_ZOO_PLUS_OFFLINE is set" in msg
     for part in (served["url"], f"md5 {served['md5']}", f"place it at {served['target']}"):
@@ -153,7 +149,7 @@ def test_offline_env_names_url_hash_and_cache_path(served, monkeypatch):
     # A wrong file placed there by hand is reported, not trusted.
     pathlib.Path(served["target"]).write_bytes(b"not the file")
     with pytest.raises(ValueError, match="holds a file whose md5 does not match"):
-        load(served["model"])
+        load(served["model"], served["official"])
 
 
 def _closed_port():
@@ -166,7 +162,7 @@ def test_unreachable_network_names_url_hash_and_cache_path(served, monkeypatch):
     base = f"http://127.0.0.1:{_closed_port()}/"
     monkeypatch.setenv(weights.BASE_URL_ENV, base)
     with pytest.raises(ValueError) as info:
-        load(served["model"])
+        load(served["model"], served["official"])
     msg = str(info.value)
     for part in (base + REL, f"md5 {served['md5']}", f"place it at {served['target']}",
                  "the server cannot be reached"):
@@ -180,7 +176,7 @@ def test_preseeded_cache_works_without_network(served, monkeypatch, offline):
     pathlib.Path(served["target"]).write_bytes(pathlib.Path(served["src"]).read_bytes())
     monkeypatch.setenv(weights.BASE_URL_ENV, f"http://127.0.0.1:{_closed_port()}/")
     monkeypatch.setenv(weights.OFFLINE_ENV, offline)
-    load(served["model"])
+    load(served["model"], served["official"])
     assert_weights(served["model"], served["arrays"])
     assert served["server"].requests == []
 
@@ -189,7 +185,7 @@ def test_preseeded_cache_works_without_network(served, monkeypatch, offline):
 def test_bad_timeout_setting_is_rejected(served, monkeypatch, value):
     monkeypatch.setenv(weights.TIMEOUT_ENV, value)
     with pytest.raises(ValueError, match=f"KERAS_ZOO_PLUS_TIMEOUT must be a positive number.*{value}"):
-        load(served["model"])
+        load(served["model"], served["official"])
     assert served["server"].requests == []
 
 
@@ -263,7 +259,8 @@ def test_end_to_end_vgg16_imagenet_through_mirror(keras_home, http_server, tmp_p
 
     from helpers import golden_arrays, load_golden, write_legacy_h5
 
-    official = weights.OFFICIAL_WEIGHTS["vgg16_notop"]
+    entry = model_table.get("vgg16")
+    official = entry.weight_file(include_top=False)
     _, structure = load_golden("vgg16_notop")
     arrays = golden_arrays(structure, seed=7)
     path = write_legacy_h5(tmp_path / official.fname, structure, arrays)
@@ -271,9 +268,11 @@ def test_end_to_end_vgg16_imagenet_through_mirror(keras_home, http_server, tmp_p
     http_server.add(official.path, data)
     import hashlib
 
-    monkeypatch.setitem(weights.OFFICIAL_WEIGHTS, "vgg16_notop",
-                        weights.WeightFile(official.fname, official.path,
-                                           hashlib.md5(data).hexdigest()))
+    # The table entry with only the md5 replaced (undone after the test).
+    served_wf = dataclasses.replace(official, md5=hashlib.md5(data).hexdigest())
+    served_entry = dataclasses.replace(
+        entry, weights=tuple(served_wf if wf == official else wf for wf in entry.weights))
+    monkeypatch.setitem(model_table._load(), "vgg16", served_entry)
     monkeypatch.setenv(weights.BASE_URL_ENV, http_server.url())
     model = VGG16(include_top=False, weights="imagenet", input_shape=(32, 32, 3))
     assert http_server.count(official.path) == 1

@@ -1,12 +1,14 @@
 """Helpers every family constructor shares: argument checks, the input,
-the pooling/classifier top, and model assembly with weight loading.
+the conv -> BN (-> activation) block, the pooling/classifier top, model
+assembly with weight loading, and ``preprocess_input``.
 
-A constructor reads::
+Facts (sizes, weight files, preprocessing mode) come from the model's
+entry in :mod:`keras_zoo_plus.model_table`; a family builder reads::
 
-    spec = prepare(locals(), default_size=224, min_size=32)
+    spec = prepare(entry, include_top=include_top, weights=weights, ...)
     x = ...blocks(spec.inputs, data_format=spec.data_format)...
-    x = top_or_pool(x, spec)            # or a family-specific top
-    return finish(x, spec, name=name, key="resnet50")
+    x = pooled_top(x, spec)             # or a family-specific top
+    return finish(x, spec, entry, name=name)
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import dataclasses
 import keras
 from keras import layers
 
-from keras_zoo_plus import fusion, imagenet
+from keras_zoo_plus import fusion, imagenet, model_table
+from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus import weights as _weights
 
 
@@ -35,6 +38,7 @@ class BuildSpec:
 
 
 def prepare(
+    entry,
     *,
     include_top,
     weights,
@@ -44,21 +48,23 @@ def prepare(
     classes,
     classifier_activation,
     data_format,
-    default_size,
-    min_size,
+    default_size=None,
     require_flatten=None,
-    has_imagenet=True,
-    require_static=False,
 ):
     """Validate every common argument and create the input.
 
-    ``require_static``: with ``weights="imagenet"`` the input shape may have
-    no ``None`` entry (NASNet).
+    Args:
+        entry: the model's :class:`~keras_zoo_plus.model_table.ModelInfo`:
+            minimum size, default size (``default_size`` overrides it, e.g.
+            MobileNet's official sizes), whether official weights exist and
+            whether they need a static input shape (``require_static``).
 
     Raises ``ValueError``/``TypeError`` before any layer is built.
     """
     data_format = imagenet.resolve_data_format(data_format)
-    imagenet.validate_weights(weights, include_top, classes, allow_imagenet=has_imagenet)
+    if default_size is None:
+        default_size = entry.default_size
+    imagenet.validate_weights(weights, include_top, classes, allow_imagenet=bool(entry.weights))
     imagenet.validate_pooling(pooling)
     imagenet.validate_classifier_activation(classifier_activation, weights)
     if weights == "imagenet" and include_top and classifier_activation not in (None, "softmax"):
@@ -72,7 +78,7 @@ def prepare(
         # Take the shape from the tensor so the checks below still apply.
         input_shape = tuple(input_tensor.shape[1:])
     if (
-        require_static
+        entry.require_static
         and weights == "imagenet"
         and isinstance(input_shape, (tuple, list))
         and None in tuple(input_shape)
@@ -86,7 +92,7 @@ def prepare(
     shape = imagenet.obtain_input_shape(
         input_shape,
         default_size=default_size,
-        min_size=min_size,
+        min_size=entry.min_size,
         data_format=data_format,
         require_flatten=require_flatten,
         weights=weights,
@@ -139,9 +145,84 @@ def pooled_top(x, spec):
     return global_pool(x, spec)
 
 
-def finish(x, spec, *, name, key):
-    """Create the model and load ``spec.weights`` (official file ``key``)."""
+def finish(x, spec, entry, *, name, **variant):
+    """Create the model and load ``spec.weights``; with ``"imagenet"`` the
+    official file of ``entry`` for ``spec.include_top`` and the ``variant``
+    arguments (MobileNet's ``alpha``, ``rows``)."""
     model = keras.Model(spec.model_inputs, x, name=name)
-    _weights.load_weights(model, spec.weights, key=key, include_top=spec.include_top)
+    official = None
+    if spec.weights == "imagenet":
+        official = entry.weight_file(include_top=spec.include_top, **variant)
+    _weights.load_weights(model, spec.weights, official=official)
     fusion.enable_fused_inference(model)
     return model
+
+
+def apply_conv_bn(
+    x, filters, kernel_size, *, data_format, name, strides=1, padding="valid",
+    use_bias=False, bn_epsilon=1e-3, bn_scale=True, bn_momentum=0.99, activation=None,
+    conv_suffix="", act_suffix="_relu", separable=False,
+):
+    """Convolution -> BatchNormalization (-> activation): the chain every
+    family has, with the family's naming and BatchNorm settings.
+
+    Layer names: ``{name}{conv_suffix}`` (convolution), ``{name}_bn``,
+    ``{name}{act_suffix}``. ``activation`` is None, a Keras activation name
+    or ``"relu6"`` (``layers.ReLU(6.0)``, as the official MobileNets).
+    ``separable`` makes the convolution a bias-free ``SeparableConv2D``.
+
+    Example:
+        >>> y = apply_conv_bn(x, 64, 7, strides=2, use_bias=True,
+        ...                   bn_epsilon=1.001e-5, activation="relu",
+        ...                   conv_suffix="_conv", data_format=df, name="conv1")
+    """
+    conv_cls = zoo_layers.SeparableConv2D if separable else zoo_layers.Conv2D
+    x = conv_cls(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+        data_format=data_format, name=f"{name}{conv_suffix}",
+    )(x)
+    x = zoo_layers.BatchNormalization(
+        axis=imagenet.channel_axis(data_format), epsilon=bn_epsilon, momentum=bn_momentum,
+        scale=bn_scale, name=f"{name}_bn",
+    )(x)
+    return apply_activation(x, activation, name=f"{name}{act_suffix}")
+
+
+def apply_activation(x, activation, *, name):
+    """``activation`` (None, a Keras activation name, or ``"relu6"``)."""
+    if activation is None:
+        return x
+    if activation == "relu6":
+        return layers.ReLU(6.0, name=name)(x)
+    return layers.Activation(activation, name=name)(x)
+
+
+_MODE_DOC = {
+    "caffe": "RGB -> BGR, then the ImageNet mean subtracted per channel (no scaling)",
+    "tf": "pixels in [0, 255] scaled to [-1, 1]",
+    "torch": "pixels scaled to [0, 1], then normalised with the ImageNet mean and std",
+    "none": "the identity: the model preprocesses inside its graph",
+}
+
+
+def make_preprocess_input(module):
+    """The ``preprocess_input`` of family module ``module``, in the mode its
+    model-table entries give (they must agree)."""
+    modes = {e.preprocess for e in model_table.family_entries(module)}
+    if len(modes) != 1:
+        raise ValueError(f"Family {module!r} has mixed preprocessing modes: {sorted(modes)}")
+    (mode,) = modes
+
+    def preprocess_input(x, data_format=None):
+        return imagenet.preprocess_input(x, data_format=data_format, mode=mode)
+
+    preprocess_input.__doc__ = (
+        f"Preprocess a batch of RGB images in [0, 255] ({mode!r} mode): {_MODE_DOC[mode]}.\n\n"
+        "    Args:\n"
+        "        x: NumPy array or backend tensor, a batch or one image.\n"
+        "        data_format: None (global default), 'channels_last' or 'channels_first'.\n\n"
+        "    Returns:\n"
+        "        The preprocessed array (NumPy input is never modified in place).\n"
+    )
+    preprocess_input.__module__ = f"keras_zoo_plus.applications.{module}"
+    return preprocess_input

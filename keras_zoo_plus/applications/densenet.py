@@ -12,30 +12,13 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet
+from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.registry import register
 
 BN_EPSILON = 1.001e-5
 GROWTH_RATE = 32
 REDUCTION = 0.5
-
-# Freeze points: the stem, each dense block and each transition (its own
-# stage, so a fine-tune can stop right after a downsampling), the last
-# dense block with the final BatchNormalization/ReLU, and the top.
-DENSENET_STAGES = (
-    ("conv1", r"^(conv1_.+|pool1|pool1_pad)$"),
-    ("conv2", r"^conv2_"),
-    ("pool2", r"^pool2_"),
-    ("conv3", r"^conv3_"),
-    ("pool3", r"^pool3_"),
-    ("conv4", r"^conv4_"),
-    ("pool4", r"^pool4_"),
-    ("conv5", r"^(conv5_.+|bn|relu)$"),
-    ("top", r"^(avg_pool|max_pool|predictions)$"),
-)
-
 
 def _bn(x, data_format, name):
     return zoo_layers.BatchNormalization(
@@ -83,17 +66,22 @@ def apply_transition_block(x, reduction, *, data_format, name):
 
 def apply_stem(x, *, data_format):
     x = layers.ZeroPadding2D(3, data_format=data_format, name="conv1_pad")(x)
-    x = zoo_layers.Conv2D(
-        64, 7, strides=2, use_bias=False, data_format=data_format, name="conv1_conv"
-    )(x)
-    x = _bn(x, data_format, "conv1_bn")
-    x = layers.Activation("relu", name="conv1_relu")(x)
+    x = _common.apply_conv_bn(
+        x, 64, 7, strides=2, bn_epsilon=BN_EPSILON, activation="relu", conv_suffix="_conv",
+        data_format=data_format, name="conv1",
+    )
     x = layers.ZeroPadding2D(1, data_format=data_format, name="pool1_pad")(x)
     return layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1")(x)
 
 
-def _densenet(blocks, *, name, key, args):
-    spec = _common.prepare(**args, default_size=224, min_size=32)
+def _densenet(model, blocks, *, include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name, data_format):
+    entry = model_table.get(model)
+    spec = _common.prepare(
+        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, data_format=data_format,
+    )
     df = spec.data_format
     x = apply_stem(spec.inputs, data_format=df)
     for stage, n in enumerate(blocks, 2):
@@ -103,7 +91,7 @@ def _densenet(blocks, *, name, key, args):
     x = _bn(x, df, "bn")
     x = layers.Activation("relu", name="relu")(x)
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, name=name, key=key)
+    return _common.finish(x, spec, entry, name=name)
 
 
 _DOC = """Instantiate the {title} architecture.
@@ -140,56 +128,47 @@ _DOC = """Instantiate the {title} architecture.
         (None, {features})
     """
 
-_COMMON = dict(
-    family="densenet", default_size=224, min_size=32, preprocess="torch",
-    depth=None, stages=DENSENET_STAGES,
-)
-
-
-@register("densenet121", weights_key="densenet121", params=8_062_504, top1=0.750,
-          top5=0.923, size_mb=33, **_COMMON)
 def DenseNet121(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="densenet121",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _densenet((6, 12, 24, 16), name=name, key="densenet121", args=args)
+    return _densenet(
+        "densenet121", (6, 12, 24, 16), include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
-@register("densenet169", weights_key="densenet169", params=14_307_880, top1=0.762,
-          top5=0.932, size_mb=57, **_COMMON)
 def DenseNet169(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="densenet169",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _densenet((6, 12, 32, 32), name=name, key="densenet169", args=args)
+    return _densenet(
+        "densenet169", (6, 12, 32, 32), include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
-@register("densenet201", weights_key="densenet201", params=20_242_984, top1=0.773,
-          top5=0.936, size_mb=80, **_COMMON)
 def DenseNet201(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="densenet201",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _densenet((6, 12, 48, 32), name=name, key="densenet201", args=args)
+    return _densenet(
+        "densenet201", (6, 12, 48, 32), include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
 for _fn, _features in ((DenseNet121, 1024), (DenseNet169, 1664), (DenseNet201, 1920)):
     _fn.__doc__ = _DOC.format(title=_fn.__name__, features=_features)
 
 
-def preprocess_input(x, data_format=None):
-    """"torch"-mode preprocessing: pixels in [0, 255] scaled to [0, 1], then
-    normalised with the ImageNet mean and standard deviation."""
-    return imagenet.preprocess_input(x, data_format=data_format, mode="torch")
+preprocess_input = _common.make_preprocess_input("densenet")
 
 
 decode_predictions = imagenet.decode_predictions

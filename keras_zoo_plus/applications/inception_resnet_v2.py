@@ -14,51 +14,28 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet
+from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.registry import register
 
 BN_EPSILON = 1e-3
 
-INCEPTION_RESNET_V2_STAGES = (
-    ("stem", r"^stem_"),
-    ("mixed_5b", r"^mixed_5b(_|$)"),
-    ("block35", r"^block35_"),
-    ("mixed_6a", r"^mixed_6a(_|$)"),
-    ("block17", r"^block17_"),
-    ("mixed_7a", r"^mixed_7a(_|$)"),
-    ("block8", r"^block8_"),
-    ("conv_7b", r"^conv_7b(_|$)"),
-    ("top", r"^(avg_pool|max_pool|predictions)$"),
-)
 
 # (block type, repeats, residual scale) in network order.
 _BLOCKS = {"block35": (10, 0.17), "block17": (20, 0.1), "block8": (10, 0.2)}
 
 
 def apply_conv_bn(
-    x, filters, kernel_size, *, strides=1, padding="same", activation="relu",
-    use_bias=False, data_format, name,
+    x, filters, kernel_size, *, strides=1, padding="same", activation="relu", data_format, name,
 ):
-    """Convolution, then (without a bias) BatchNormalization without scale,
-    then ``activation``.
-
-    Layer names follow keras.applications: ``name`` (convolution),
-    ``{name}_bn``, ``{name}_ac``.
-    """
-    x = zoo_layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+    """Bias-free convolution, BatchNormalization without scale, then
+    ``activation``. Layer names follow keras.applications: ``name``
+    (convolution), ``{name}_bn``, ``{name}_ac``."""
+    return _common.apply_conv_bn(
+        x, filters, kernel_size, strides=strides, padding=padding, bn_epsilon=BN_EPSILON,
+        bn_scale=False, activation=activation, act_suffix="_ac",
         data_format=data_format, name=name,
-    )(x)
-    if not use_bias:
-        x = zoo_layers.BatchNormalization(
-            axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, scale=False,
-            name=f"{name}_bn",
-        )(x)
-    if activation is not None:
-        x = layers.Activation(activation, name=f"{name}_ac")(x)
-    return x
+    )
 
 
 def _concat(branches, *, data_format, name):
@@ -87,9 +64,8 @@ def apply_residual_block(x, block_type, block_idx, *, scale, activation="relu", 
         branches.append(y)
     mixed = _concat(branches, data_format=df, name=f"{name}_mixed")
     width = x.shape[imagenet.channel_axis(df)]
-    up = apply_conv_bn(
-        mixed, width, 1, activation=None, use_bias=True, data_format=df, name=f"{name}_conv"
-    )
+    # The projection has a bias and no BatchNormalization (as the official graph).
+    up = zoo_layers.Conv2D(width, 1, padding="same", data_format=df, name=f"{name}_conv")(mixed)
     x = zoo_layers.ScaledResidual(scale, name=name)([x, up])
     if activation is not None:
         x = layers.Activation(activation, name=f"{name}_ac")(x)
@@ -165,8 +141,14 @@ def _repeat(x, block_type, *, data_format, last_linear=False):
     return x
 
 
-def _inception_resnet_v2(*, name, args):
-    spec = _common.prepare(**args, default_size=299, min_size=75)
+def _inception_resnet_v2(model, *, include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name, data_format):
+    entry = model_table.get(model)
+    spec = _common.prepare(
+        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, data_format=data_format,
+    )
     df = spec.data_format
     x = apply_stem(spec.inputs, data_format=df)
     x = apply_mixed_5b(x, data_format=df)
@@ -177,14 +159,9 @@ def _inception_resnet_v2(*, name, args):
     x = _repeat(x, "block8", data_format=df, last_linear=True)
     x = apply_conv_bn(x, 1536, 1, data_format=df, name="conv_7b")
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, name=name, key="inception_resnet_v2")
+    return _common.finish(x, spec, entry, name=name)
 
 
-@register(
-    "inception_resnet_v2", family="inception_resnet_v2", default_size=299, min_size=75,
-    preprocess="tf", weights_key="inception_resnet_v2", params=55_873_736, top1=0.804,
-    top5=0.953, size_mb=215, depth=572, stages=INCEPTION_RESNET_V2_STAGES,
-)
 def InceptionResNetV2(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax",
@@ -224,27 +201,14 @@ def InceptionResNetV2(
         >>> model.output_shape
         (None, 1, 1, 1536)
     """
-    args = dict(locals())
-    args.pop("name")
-    return _inception_resnet_v2(name=name, args=args)
+    return _inception_resnet_v2(
+        "inception_resnet_v2", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-mode preprocessing: pixels in [0, 255] scaled to [-1, 1].
-
-    Args:
-        x: NumPy array or backend tensor (one image or a batch, RGB).
-        data_format: None (global default), "channels_last" or
-            "channels_first".
-
-    Returns:
-        A new array/tensor; NumPy inputs are never modified in place.
-
-    Example:
-        >>> preprocess_input(np.full((1, 2, 2, 3), 255.0))[0, 0, 0].tolist()
-        [1.0, 1.0, 1.0]
-    """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _common.make_preprocess_input("inception_resnet_v2")
 
 
 decode_predictions = imagenet.decode_predictions

@@ -13,18 +13,11 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet
-from keras_zoo_plus import layers as zoo_layers
+from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.registry import register
 
 BN_EPSILON = 1e-3
 
-INCEPTION_V3_STAGES = (
-    (("stem", r"^stem_"),)
-    + tuple((f"mixed{i}", rf"^mixed{i}(_|$)") for i in range(11))
-    + (("top", r"^(avg_pool|max_pool|predictions)$"),)
-)
 
 
 def apply_conv_bn(x, filters, kernel_size, *, strides=1, padding="same", data_format, name):
@@ -32,15 +25,11 @@ def apply_conv_bn(x, filters, kernel_size, *, strides=1, padding="same", data_fo
 
     Layer names: ``{name}_conv``, ``{name}_bn``, ``{name}_relu``.
     """
-    x = zoo_layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=False,
-        data_format=data_format, name=f"{name}_conv",
-    )(x)
-    x = zoo_layers.BatchNormalization(
-        axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, scale=False,
-        name=f"{name}_bn",
-    )(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x)
+    return _common.apply_conv_bn(
+        x, filters, kernel_size, strides=strides, padding=padding, bn_epsilon=BN_EPSILON,
+        bn_scale=False, activation="relu", conv_suffix="_conv",
+        data_format=data_format, name=name,
+    )
 
 
 def _concat(branches, *, data_format, name):
@@ -149,8 +138,14 @@ def apply_stem(x, *, data_format):
     return layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool2")(x)
 
 
-def _inception_v3(*, name, args):
-    spec = _common.prepare(**args, default_size=299, min_size=75)
+def _inception_v3(model, *, include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name, data_format):
+    entry = model_table.get(model)
+    spec = _common.prepare(
+        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, data_format=data_format,
+    )
     df = spec.data_format
     x = apply_stem(spec.inputs, data_format=df)
     for i, pool_filters in enumerate((32, 64, 64)):
@@ -162,14 +157,9 @@ def _inception_v3(*, name, args):
     for i in (9, 10):
         x = apply_block_c(x, data_format=df, name=f"mixed{i}")
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, name=name, key="inception_v3")
+    return _common.finish(x, spec, entry, name=name)
 
 
-@register(
-    "inception_v3", family="inception_v3", default_size=299, min_size=75, preprocess="tf",
-    weights_key="inception_v3", params=23_851_784, top1=0.788, top5=0.944, size_mb=92,
-    depth=159, stages=INCEPTION_V3_STAGES,
-)
 def InceptionV3(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="inception_v3",
@@ -208,27 +198,14 @@ def InceptionV3(
         >>> model.output_shape
         (None, 1, 1, 2048)
     """
-    args = dict(locals())
-    args.pop("name")
-    return _inception_v3(name=name, args=args)
+    return _inception_v3(
+        "inception_v3", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-mode preprocessing: pixels in [0, 255] scaled to [-1, 1].
-
-    Args:
-        x: NumPy array or backend tensor (one image or a batch, RGB).
-        data_format: None (global default), "channels_last" or
-            "channels_first".
-
-    Returns:
-        A new array/tensor; NumPy inputs are never modified in place.
-
-    Example:
-        >>> preprocess_input(np.full((1, 2, 2, 3), 255.0))[0, 0, 0].tolist()
-        [1.0, 1.0, 1.0]
-    """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _common.make_preprocess_input("inception_v3")
 
 
 decode_predictions = imagenet.decode_predictions

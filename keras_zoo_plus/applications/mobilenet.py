@@ -15,18 +15,19 @@ import warnings
 
 from keras import layers
 
-from keras_zoo_plus import imagenet
+from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 from keras_zoo_plus.layers import DepthwiseConv2D, relu6
-from keras_zoo_plus.registry import register
 
 BN_EPSILON = 1e-3  # the Keras default, which the official graph uses
 
-#: ``alpha`` values with official imagenet weights and their file tags.
-IMAGENET_ALPHAS = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
-#: Input sizes (square) with official imagenet weights.
-IMAGENET_ROWS = (128, 160, 192, 224)
+_ENTRY = model_table.get("mobilenet")
+
+#: ``alpha`` values with official imagenet weights, and the square input
+#: sizes they exist for (the model table's weight-file variants).
+IMAGENET_ALPHAS = tuple(sorted({dict(wf.variant)["alpha"] for wf in _ENTRY.weights}, reverse=True))
+IMAGENET_ROWS = tuple(sorted({dict(wf.variant)["rows"] for wf in _ENTRY.weights}))
 
 # (pointwise filters at alpha=1, stride) of depthwise blocks 1..13.
 BLOCKS = (
@@ -44,16 +45,6 @@ BLOCKS = (
     (1024, 2),
     (1024, 1),
 )
-
-MOBILENET_STAGES = (
-    (("conv1", r"^conv1(_bn|_relu)?$"),)
-    + tuple(
-        (f"block{i}", rf"^conv_(pad_{i}|dw_{i}(_bn|_relu)?|pw_{i}(_bn|_relu)?)$")
-        for i in range(1, len(BLOCKS) + 1)
-    )
-    + (("top", r"^(avg_pool|max_pool|dropout|conv_preds|reshape_2|predictions)$"),)
-)
-
 
 def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -98,15 +89,11 @@ def validate_mobilenet_args(alpha, depth_multiplier, dropout, weights):
             )
         if alpha not in IMAGENET_ALPHAS:
             raise ValueError(
-                'With `weights="imagenet"`, `alpha` must be one of 0.25, 0.5, '
-                f"0.75 or 1.0 (the values with official weights). Received: alpha={alpha!r}"
+                'With `weights="imagenet"`, `alpha` must be one of '
+                f"{', '.join(str(a) for a in sorted(IMAGENET_ALPHAS)[:-1])} or "
+                f"{max(IMAGENET_ALPHAS)} (the values with official weights). "
+                f"Received: alpha={alpha!r}"
             )
-
-
-def weights_key(alpha, rows):
-    """The ``weights.OFFICIAL_WEIGHTS`` key of the official file for
-    ``alpha`` and square input size ``rows``: ``"mobilenet_2_5_128"``."""
-    return f"mobilenet_{IMAGENET_ALPHAS[alpha]}_{rows}"
 
 
 def _spatial(shape, data_format):
@@ -118,14 +105,10 @@ def _spatial(shape, data_format):
 
 def apply_conv_block(x, filters, *, strides, data_format, name="conv1"):
     """The stem: 3x3 convolution (no bias), BatchNormalization, ReLU6."""
-    x = zoo_layers.Conv2D(
-        filters, 3, strides=strides, padding="same", use_bias=False,
-        data_format=data_format, name=name,
-    )(x)
-    x = zoo_layers.BatchNormalization(
-        axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, name=f"{name}_bn"
-    )(x)
-    return layers.ReLU(6.0, name=f"{name}_relu")(x)
+    return _common.apply_conv_bn(
+        x, filters, 3, strides=strides, padding="same", bn_epsilon=BN_EPSILON,
+        activation="relu6", data_format=data_format, name=name,
+    )
 
 
 def apply_depthwise_block(x, filters, *, depth_multiplier, strides, data_format, block_id):
@@ -146,12 +129,10 @@ def apply_depthwise_block(x, filters, *, depth_multiplier, strides, data_format,
     )(x)
     x = zoo_layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"conv_dw_{block_id}_bn")(x)
     x = layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
-    x = zoo_layers.Conv2D(
-        filters, 1, padding="same", use_bias=False,
+    return _common.apply_conv_bn(
+        x, filters, 1, padding="same", bn_epsilon=BN_EPSILON, activation="relu6",
         data_format=data_format, name=f"conv_pw_{block_id}",
-    )(x)
-    x = zoo_layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"conv_pw_{block_id}_bn")(x)
-    return layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
+    )
 
 
 def apply_top(x, spec, dropout):
@@ -169,11 +150,6 @@ def apply_top(x, spec, dropout):
     return layers.Activation(spec.classifier_activation, name="predictions")(x)
 
 
-@register(
-    "mobilenet", family="mobilenet", default_size=224, min_size=32, preprocess="tf",
-    weights_key="mobilenet_1_0_224", params=4_253_864, top1=0.665, top5=0.871,
-    size_mb=17, depth=88, stages=MOBILENET_STAGES,
-)
 def MobileNet(
     input_shape=None,
     alpha=1.0,
@@ -245,10 +221,10 @@ def MobileNet(
     if spatial is not None and spatial[0] == spatial[1] and spatial[0] in IMAGENET_ROWS:
         default_size = spatial[0]
     spec = _common.prepare(
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        _ENTRY, include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, data_format=df,
-        default_size=default_size, min_size=32,
+        default_size=default_size,
     )
     rows, cols = _spatial(spec.input_shape, df)
     if weights == "imagenet" and (rows != cols or rows not in IMAGENET_ROWS):
@@ -273,13 +249,10 @@ def MobileNet(
 
     if name is None:
         name = f"mobilenet_{alpha:0.2f}_{rows}"
-    key = weights_key(alpha, rows) if weights == "imagenet" else None
-    return _common.finish(x, spec, name=name, key=key)
+    return _common.finish(x, spec, _ENTRY, name=name, alpha=alpha, rows=rows)
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-mode preprocessing: pixels in [0, 255] scaled to [-1, 1]."""
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _common.make_preprocess_input("mobilenet")
 
 
 decode_predictions = imagenet.decode_predictions

@@ -33,52 +33,20 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet
+from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.registry import register
+from keras_zoo_plus.model_table import nasnet as _table
+from keras_zoo_plus.model_table.nasnet import cell_ids
 
 BN_MOMENTUM = 0.9997
 BN_EPSILON = 1e-3
 
 # (penultimate_filters, num_blocks, stem_block_filters, skip_reduction,
-#  filter_multiplier, default_size) of the two published configurations.
-MOBILE = dict(penultimate_filters=1056, num_blocks=4, stem_filters=32, skip_reduction=False)
-LARGE = dict(penultimate_filters=4032, num_blocks=6, stem_filters=96, skip_reduction=True)
+#  filter_multiplier) of the two published configurations.
+MOBILE = dict(penultimate_filters=1056, num_blocks=_table.MOBILE_BLOCKS, stem_filters=32, skip_reduction=False)
+LARGE = dict(penultimate_filters=4032, num_blocks=_table.LARGE_BLOCKS, stem_filters=96, skip_reduction=True)
 FILTER_MULTIPLIER = 2
-
-
-def cell_ids(num_blocks):
-    """The cells in network order as ``(kind, block_id)``, kind being
-    ``"reduction"`` or ``"normal"``; ``block_id`` is the suffix of every
-    layer name in the cell (the official naming)."""
-    n = num_blocks
-    cells = [("reduction", "stem_1"), ("reduction", "stem_2")]
-    cells += [("normal", str(i)) for i in range(n)]
-    cells.append(("reduction", f"reduce_{n}"))
-    cells += [("normal", str(n + i + 1)) for i in range(n)]
-    cells.append(("reduction", f"reduce_{2 * n}"))
-    cells += [("normal", str(2 * n + i + 1)) for i in range(n)]
-    return cells
-
-
-def nasnet_stages(num_blocks):
-    """Freeze stages: ``stem``, one stage per cell in network order (named by
-    the cell's block id: ``stem_1``, ``stem_2``, ``0`` ... as ``normal_0``,
-    ``reduce_4`` ...), then ``top``. Every layer but the Input matches
-    exactly one regex."""
-    stages = [("stem", r"^stem_(conv1|bn1)$")]
-    for kind, block_id in cell_ids(num_blocks):
-        if kind == "reduction":
-            stages.append((block_id, rf"^.+_{block_id}$"))
-        else:
-            # A normal cell's names end in `_<id>`; reduction cells' names
-            # end in `_reduce_<id>` / `_stem_<id>`, which share that suffix.
-            stages.append(
-                (f"normal_{block_id}", rf"^(?!.*_(?:reduce|stem)_{block_id}$).+_{block_id}$")
-            )
-    stages.append(("top", r"^(final_relu|avg_pool|max_pool|predictions)$"))
-    return tuple(stages)
 
 
 def _bn(x, data_format, name):
@@ -257,8 +225,14 @@ def apply_reduction_cell(ip, p, filters, *, p_is_larger, data_format, block_id):
     return x, ip
 
 
-def _nasnet(config, *, default_size, name, key, args):
-    spec = _common.prepare(**args, default_size=default_size, min_size=32, require_static=True)
+def _nasnet(model, config, *, include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name, data_format):
+    entry = model_table.get(model)
+    spec = _common.prepare(
+        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, data_format=data_format,
+    )
     df = spec.data_format
     filters = config["penultimate_filters"] // 24
     mult = FILTER_MULTIPLIER
@@ -297,7 +271,7 @@ def _nasnet(config, *, default_size, name, key, args):
             p_is_larger = False
     x = layers.Activation("relu", name="final_relu")(x)
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, name=name, key=key)
+    return _common.finish(x, spec, entry, name=name)
 
 
 _DOC = """Instantiate {title} (NASNet-A {config}), keras.applications-style.
@@ -335,34 +309,28 @@ _DOC = """Instantiate {title} (NASNet-A {config}), keras.applications-style.
         (None, {features})
     """
 
-NASNET_MOBILE_STAGES = nasnet_stages(MOBILE["num_blocks"])
-NASNET_LARGE_STAGES = nasnet_stages(LARGE["num_blocks"])
-
-
-@register("nasnet_mobile", family="nasnet", default_size=224, min_size=32, preprocess="tf",
-          weights_key="nasnet_mobile", params=5_326_716, top1=0.744, top5=0.919,
-          size_mb=23, depth=389, stages=NASNET_MOBILE_STAGES)
 def NASNetMobile(
     input_shape=None, include_top=True, weights="imagenet", input_tensor=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="nasnet_mobile",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _nasnet(MOBILE, default_size=224, name=name, key="nasnet_mobile", args=args)
+    return _nasnet(
+        "nasnet_mobile", MOBILE, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
-@register("nasnet_large", family="nasnet", default_size=331, min_size=32, preprocess="tf",
-          weights_key="nasnet_large", params=88_949_818, top1=0.825, top5=0.960,
-          size_mb=343, depth=533, stages=NASNET_LARGE_STAGES)
 def NASNetLarge(
     input_shape=None, include_top=True, weights="imagenet", input_tensor=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="nasnet_large",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _nasnet(LARGE, default_size=331, name=name, key="nasnet_large", args=args)
+    return _nasnet(
+        "nasnet_large", LARGE, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
 NASNetMobile.__doc__ = _DOC.format(
@@ -371,9 +339,7 @@ NASNetMobile.__doc__ = _DOC.format(
 NASNetLarge.__doc__ = _DOC.format(title="NASNetLarge", config="6 @ 4032", size=331, features=4032)
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-mode preprocessing: RGB values in [0, 255] scaled to [-1, 1]."""
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _common.make_preprocess_input("nasnet")
 
 
 decode_predictions = imagenet.decode_predictions

@@ -5,31 +5,21 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet
-from keras_zoo_plus import layers as zoo_layers
+from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.registry import register
 
 BN_EPSILON = 1.001e-5
 
-RESNET_STAGES = (
-    ("conv1", r"^(conv1_|pool1_)"),
-    ("conv2", r"^conv2_"),
-    ("conv3", r"^conv3_"),
-    ("conv4", r"^conv4_"),
-    ("conv5", r"^conv5_"),
-    ("top", r"^(avg_pool|max_pool|predictions)$"),
-)
 
-
-def apply_conv_bn(x, filters, kernel_size, *, strides=1, padding="valid", data_format, name):
-    """Convolution (with bias) followed by BatchNormalization."""
-    x = zoo_layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding,
-        data_format=data_format, name=f"{name}_conv",
-    )(x)
-    axis = imagenet.channel_axis(data_format)
-    return zoo_layers.BatchNormalization(axis=axis, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+def apply_conv_bn(x, filters, kernel_size, *, strides=1, padding="valid", activation=None,
+                  data_format, name):
+    """Convolution (with bias), BatchNormalization (and ReLU):
+    ``{name}_conv``, ``{name}_bn``, ``{name}_relu``."""
+    return _common.apply_conv_bn(
+        x, filters, kernel_size, strides=strides, padding=padding, use_bias=True,
+        bn_epsilon=BN_EPSILON, activation=activation, conv_suffix="_conv",
+        data_format=data_format, name=name,
+    )
 
 
 def apply_bottleneck(x, filters, *, strides=1, conv_shortcut=True, data_format, name):
@@ -44,12 +34,14 @@ def apply_bottleneck(x, filters, *, strides=1, conv_shortcut=True, data_format, 
         )
     else:
         shortcut = x
-    x = apply_conv_bn(x, filters, 1, strides=strides, data_format=data_format, name=f"{name}_1")
-    x = layers.Activation("relu", name=f"{name}_1_relu")(x)
     x = apply_conv_bn(
-        x, filters, 3, padding="same", data_format=data_format, name=f"{name}_2"
+        x, filters, 1, strides=strides, activation="relu", data_format=data_format,
+        name=f"{name}_1",
     )
-    x = layers.Activation("relu", name=f"{name}_2_relu")(x)
+    x = apply_conv_bn(
+        x, filters, 3, padding="same", activation="relu", data_format=data_format,
+        name=f"{name}_2",
+    )
     x = apply_conv_bn(x, 4 * filters, 1, data_format=data_format, name=f"{name}_3")
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
@@ -66,14 +58,20 @@ def apply_stack(x, filters, blocks, *, strides=2, data_format, name):
 
 def apply_stem(x, *, data_format):
     x = layers.ZeroPadding2D(3, data_format=data_format, name="conv1_pad")(x)
-    x = apply_conv_bn(x, 64, 7, strides=2, data_format=data_format, name="conv1")
-    x = layers.Activation("relu", name="conv1_relu")(x)
+    x = apply_conv_bn(x, 64, 7, strides=2, activation="relu", data_format=data_format,
+                      name="conv1")
     x = layers.ZeroPadding2D(1, data_format=data_format, name="pool1_pad")(x)
     return layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1_pool")(x)
 
 
-def _resnet(blocks, *, name, key, args):
-    spec = _common.prepare(**args, default_size=224, min_size=32)
+def _resnet(model, blocks, *, include_top, weights, input_tensor, input_shape, pooling,
+            classes, classifier_activation, name, data_format):
+    entry = model_table.get(model)
+    spec = _common.prepare(
+        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, data_format=data_format,
+    )
     x = apply_stem(spec.inputs, data_format=spec.data_format)
     for stage, (filters, n) in enumerate(zip((64, 128, 256, 512), blocks), 2):
         x = apply_stack(
@@ -81,7 +79,7 @@ def _resnet(blocks, *, name, key, args):
             data_format=spec.data_format, name=f"conv{stage}",
         )
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, name=name, key=key)
+    return _common.finish(x, spec, entry, name=name)
 
 
 _DOC = """Instantiate the {title} architecture.
@@ -113,52 +111,46 @@ _DOC = """Instantiate the {title} architecture.
         (None, 2048)
     """
 
-_COMMON = dict(family="resnet", default_size=224, min_size=32, preprocess="caffe", stages=RESNET_STAGES)
-
-
-@register("resnet50", weights_key="resnet50", params=25_636_712, top1=0.759, top5=0.929,
-          size_mb=99, depth=168, **_COMMON)
 def ResNet50(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet50",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _resnet((3, 4, 6, 3), name=name, key="resnet50", args=args)
+    return _resnet(
+        "resnet50", (3, 4, 6, 3), include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
-@register("resnet101", weights_key="resnet101", params=44_707_176, top1=0.764, top5=0.928,
-          size_mb=171, depth=None, **_COMMON)
 def ResNet101(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet101",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _resnet((3, 4, 23, 3), name=name, key="resnet101", args=args)
+    return _resnet(
+        "resnet101", (3, 4, 23, 3), include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
-@register("resnet152", weights_key="resnet152", params=60_419_944, top1=0.766, top5=0.931,
-          size_mb=232, depth=None, **_COMMON)
 def ResNet152(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet152",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _resnet((3, 8, 36, 3), name=name, key="resnet152", args=args)
+    return _resnet(
+        "resnet152", (3, 8, 36, 3), include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
 for _fn in (ResNet50, ResNet101, ResNet152):
     _fn.__doc__ = _DOC.format(title=_fn.__name__)
 
 
-def preprocess_input(x, data_format=None):
-    """Caffe-mode preprocessing (RGB->BGR, ImageNet mean subtracted)."""
-    return imagenet.preprocess_input(x, data_format=data_format, mode="caffe")
-
+preprocess_input = _common.make_preprocess_input("resnet")
 
 decode_predictions = imagenet.decode_predictions

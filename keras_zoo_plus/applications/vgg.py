@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet
+from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.registry import register
-
-VGG_STAGES = tuple((f"block{b}", rf"^block{b}_") for b in range(1, 6)) + (
-    ("top", r"^(flatten|fc1|fc2|predictions)$"),
-)
 
 
 def apply_vgg_block(x, filters, convs, *, data_format, name):
@@ -24,8 +19,14 @@ def apply_vgg_block(x, filters, convs, *, data_format, name):
     return layers.MaxPooling2D(2, strides=2, data_format=data_format, name=f"{name}_pool")(x)
 
 
-def _vgg(convs_per_block, *, name, key, args):
-    spec = _common.prepare(**args, default_size=224, min_size=32)
+def _vgg(model, convs_per_block, *, include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name, data_format):
+    entry = model_table.get(model)
+    spec = _common.prepare(
+        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, data_format=data_format,
+    )
     x = spec.inputs
     for b, (filters, convs) in enumerate(zip((64, 128, 256, 512, 512), convs_per_block), 1):
         x = apply_vgg_block(x, filters, convs, data_format=spec.data_format, name=f"block{b}")
@@ -38,7 +39,7 @@ def _vgg(convs_per_block, *, name, key, args):
         x = _common.classifier(x, spec)
     else:
         x = _common.global_pool(x, spec)
-    return _common.finish(x, spec, name=name, key=key)
+    return _common.finish(x, spec, entry, name=name)
 
 
 _DOC = """Instantiate the {title} architecture.
@@ -76,43 +77,35 @@ _DOC = """Instantiate the {title} architecture.
     """
 
 
-@register(
-    "vgg16", family="vgg", default_size=224, min_size=32, preprocess="caffe",
-    weights_key="vgg16", params=138_357_544, top1=0.715, top5=0.901, size_mb=528,
-    depth=23, stages=VGG_STAGES,
-)
 def VGG16(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="vgg16",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _vgg((2, 2, 3, 3, 3), name=name, key="vgg16", args=args)
+    return _vgg(
+        "vgg16", (2, 2, 3, 3, 3), include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
-@register(
-    "vgg19", family="vgg", default_size=224, min_size=32, preprocess="caffe",
-    weights_key="vgg19", params=143_667_240, top1=0.727, top5=0.910, size_mb=549,
-    depth=26, stages=VGG_STAGES,
-)
 def VGG19(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="vgg19",
     data_format=None,
 ):
-    args = dict(locals())
-    args.pop("name")
-    return _vgg((2, 2, 4, 4, 4), name=name, key="vgg19", args=args)
+    return _vgg(
+        "vgg19", (2, 2, 4, 4, 4), include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
 VGG16.__doc__ = _DOC.format(title="VGG16")
 VGG19.__doc__ = _DOC.format(title="VGG19")
 
 
-def preprocess_input(x, data_format=None):
-    """Caffe-mode preprocessing (RGB->BGR, ImageNet mean subtracted)."""
-    return imagenet.preprocess_input(x, data_format=data_format, mode="caffe")
+preprocess_input = _common.make_preprocess_input("vgg")
 
 
 decode_predictions = imagenet.decode_predictions

@@ -11,46 +11,30 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet
-from keras_zoo_plus import layers as zoo_layers
+from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.registry import register
 
 # Keras' BatchNormalization default; the official weights were trained with it.
 BN_EPSILON = 1e-3
 
 # One stage per block, in network order; the official layer names are all
 # ``block<N>_...``, and so are the residual layers we name explicitly.
-XCEPTION_STAGES = tuple((f"block{b}", rf"^block{b}_") for b in range(1, 15)) + (
-    ("top", r"^(avg_pool|max_pool|predictions)$"),
-)
-
-
-def apply_conv_bn(x, filters, kernel_size, *, strides=1, padding="valid", data_format, name):
-    """Bias-free convolution followed by BatchNormalization.
+def apply_conv_bn(x, filters, kernel_size, *, strides=1, padding="valid", separable=False,
+                  data_format, name):
+    """Bias-free (separable) convolution followed by BatchNormalization.
 
     Layer names: ``name`` (convolution), ``{name}_bn``.
     """
-    x = zoo_layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=False,
-        data_format=data_format, name=name,
-    )(x)
-    return zoo_layers.BatchNormalization(
-        axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, name=f"{name}_bn"
-    )(x)
+    return _common.apply_conv_bn(
+        x, filters, kernel_size, strides=strides, padding=padding, separable=separable,
+        bn_epsilon=BN_EPSILON, data_format=data_format, name=name,
+    )
 
 
 def apply_sepconv_bn(x, filters, *, data_format, name):
-    """3x3 bias-free separable convolution ("same") and BatchNormalization.
-
-    Layer names: ``name`` (separable convolution), ``{name}_bn``.
-    """
-    x = zoo_layers.SeparableConv2D(
-        filters, 3, padding="same", use_bias=False, data_format=data_format, name=name
-    )(x)
-    return zoo_layers.BatchNormalization(
-        axis=imagenet.channel_axis(data_format), epsilon=BN_EPSILON, name=f"{name}_bn"
-    )(x)
+    """3x3 bias-free separable convolution ("same") and BatchNormalization."""
+    return apply_conv_bn(x, filters, 3, padding="same", separable=True,
+                         data_format=data_format, name=name)
 
 
 def apply_downsampling_block(x, filters, *, relu_first=True, data_format, name):
@@ -86,8 +70,14 @@ def apply_middle_block(x, *, data_format, name):
     return layers.Add(name=f"{name}_add")([x, residual])
 
 
-def _xception(*, name, args):
-    spec = _common.prepare(**args, default_size=299, min_size=71)
+def _xception(model, *, include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name, data_format):
+    entry = model_table.get(model)
+    spec = _common.prepare(
+        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, data_format=data_format,
+    )
     df = spec.data_format
     x = apply_conv_bn(spec.inputs, 32, 3, strides=2, data_format=df, name="block1_conv1")
     x = layers.Activation("relu", name="block1_conv1_act")(x)
@@ -105,14 +95,9 @@ def _xception(*, name, args):
     x = apply_sepconv_bn(x, 2048, data_format=df, name="block14_sepconv2")
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, name=name, key="xception")
+    return _common.finish(x, spec, entry, name=name)
 
 
-@register(
-    "xception", family="xception", default_size=299, min_size=71, preprocess="tf",
-    weights_key="xception", params=22_910_480, top1=0.790, top5=0.945, size_mb=88,
-    depth=126, stages=XCEPTION_STAGES,
-)
 def Xception(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="xception",
@@ -152,27 +137,14 @@ def Xception(
         >>> model.output_shape
         (None, 3, 3, 2048)
     """
-    args = dict(locals())
-    args.pop("name")
-    return _xception(name=name, args=args)
+    return _xception(
+        "xception", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
+    )
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-mode preprocessing: pixels in [0, 255] scaled to [-1, 1].
-
-    Args:
-        x: NumPy array or backend tensor (one image or a batch, RGB).
-        data_format: None (global default), "channels_last" or
-            "channels_first".
-
-    Returns:
-        A new array/tensor; NumPy inputs are never modified in place.
-
-    Example:
-        >>> preprocess_input(np.full((1, 2, 2, 3), 255.0))[0, 0, 0].tolist()
-        [1.0, 1.0, 1.0]
-    """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _common.make_preprocess_input("xception")
 
 
 decode_predictions = imagenet.decode_predictions
