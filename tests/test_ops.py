@@ -2,7 +2,10 @@
 picks) with keras.ops.depthwise_conv / separable_conv, values and gradients,
 on small random inputs. Runs on whichever backend the session uses."""
 
+import importlib
+import inspect
 import itertools
+import re
 
 import keras
 import numpy as np
@@ -158,6 +161,75 @@ def test_selection_rule_on_cpu():
         seen = []
         jax.jit(lambda t: seen.append(zoo_ops.select_implementation(t)) or t)(x)
         assert seen == ["shifted"]
+
+
+def test_dispatch_picks_the_running_backend_module():
+    module = zoo_ops._backend()
+    assert module is importlib.import_module(f"keras_zoo_plus.ops._{BACKEND}")
+    # Only torch has a batch-normalisation kernel (one pass instead of three).
+    x = keras.ops.zeros((1, 4, 4, 2))
+    assert zoo_ops.has_kernel("batch_normalization", x) == (BACKEND == "torch")
+
+
+def test_public_functions_never_name_a_backend():
+    source = inspect.getsource(zoo_ops)
+    assert not re.search(r"backend\(\)\s*(==|!=|in\b|not in\b)", source)
+    assert not re.search(r"import (torch|jax|tensorflow)\b", source)
+
+
+# The hooks a backend module may define besides kernels named like a public
+# function of keras_zoo_plus.ops or a keras.ops function.
+_HOOKS = {
+    "IMPLEMENTATIONS",
+    "select_implementation",
+    "fused_inference_supported",
+    "fused_inference_active",
+}
+
+
+@pytest.mark.parametrize("name", ["_portable", "_jax", "_torch", "_tensorflow"])
+def test_backend_modules_share_one_interface(name):
+    # Importable under any backend: frameworks are imported inside the hooks.
+    module = importlib.import_module(f"keras_zoo_plus.ops.{name}")
+    public = {n for n in vars(module) if not n.startswith("_")}
+    public -= {n for n in public if inspect.ismodule(getattr(module, n))}
+    public.discard("annotations")  # from __future__
+    kernels = public - _HOOKS
+    assert kernels <= set(zoo_ops.__all__) | set(dir(keras.ops)), kernels
+    for kernel in kernels:
+        assert "implementation" in inspect.signature(getattr(module, kernel)).parameters
+    assert set(module.IMPLEMENTATIONS) <= set(zoo_ops.IMPLEMENTATIONS) - {"auto", "native"}
+    portable = importlib.import_module("keras_zoo_plus.ops._portable")
+    for hook in _HOOKS & public:
+        if callable(getattr(portable, hook)):
+            assert inspect.signature(getattr(module, hook)) == inspect.signature(
+                getattr(portable, hook)
+            ), hook
+
+
+def test_a_new_kernel_is_one_hook(monkeypatch):
+    # Any keras.ops function is reachable here; a backend module's hook of
+    # that name runs in its place, NotImplemented or no hook means keras.ops.
+    x = keras.ops.convert_to_tensor(np.linspace(-3, 3, 12, dtype="float32").reshape(1, 2, 2, 3))
+    expected = keras.ops.convert_to_numpy(keras.ops.silu(x))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(zoo_ops.silu(x)), expected)
+    module, seen = zoo_ops._backend(), []
+    offered = module.IMPLEMENTATIONS[0] if module.IMPLEMENTATIONS else None
+
+    def silu(x, *, implementation):
+        seen.append(implementation)
+        return keras.ops.multiply(x, 2.0) if implementation == offered else NotImplemented
+
+    monkeypatch.setattr(module, "silu", silu, raising=False)
+    monkeypatch.setattr(module, "select_implementation", lambda x, f=None, op=None: offered)
+    out = keras.ops.convert_to_numpy(zoo_ops.silu(x))
+    np.testing.assert_array_equal(out, keras.ops.convert_to_numpy(x) * 2.0)
+    assert seen == [offered]
+    out = zoo_ops.silu(x, implementation="native")  # never reaches the hook
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), expected)
+    assert seen == [offered]
+    with pytest.raises(AttributeError):
+        zoo_ops.not_a_keras_op  # noqa: B018
 
 
 def test_unknown_implementation_is_refused():
@@ -360,7 +432,9 @@ if BACKEND == "tensorflow":
     def test_tensorflow_cpu_runs_channels_first_as_nhwc(op):
         import tensorflow as tf
 
-        assert zoo_ops._tf_cpu_only()  # CI and this project's machines have no GPU
+        from keras_zoo_plus.ops import _tensorflow
+
+        assert _tensorflow._cpu_only()  # CI and this project's machines have no GPU
         x, dw, pw = _inputs("channels_first", 8, 3, 1)
         kernel = {"conv2d": (dw[..., :1].repeat(4, -1),), "depthwise_conv2d": (dw,),
                   "separable_conv2d": (dw, pw)}[op]

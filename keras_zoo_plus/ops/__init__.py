@@ -1,8 +1,9 @@
 """Backend-aware kernels behind keras.ops-shaped functions.
 
-Backend-specific code lives here only, behind one function with a portable
-fallback (``keras.ops``), chosen by measurement and covered by parity tests
-(value and gradient) on every backend.
+Backend-specific code lives in this package only, in one module per
+backend behind the public functions here, with a portable fallback
+(``keras.ops``), chosen by measurement and covered by parity tests (value
+and gradient) on every backend.
 
 Selection rule for :func:`depthwise_conv2d` (``implementation="auto"``),
 measured on a 2-core AMD EPYC CPU with a (16, 112, 112, 64) input and a 3x3
@@ -55,65 +56,73 @@ torch/CPU without autograd (the inference path of
 :mod:`keras_zoo_plus.fusion`, gated by :func:`fused_inference_active`).
 Measured figures are in each function's docstring and in
 ``benchmarks/README.md``.
+
+Layout: the functions here validate and normalise their arguments, then
+hand over to the module of the running backend, found once by
+:func:`_backend` (``_jax``, ``_torch``, ``_tensorflow``; ``_portable`` for
+any other), imported on first use. A backend module may define these
+hooks; whatever it leaves out is the default of ``_portable``:
+
+- ``IMPLEMENTATIONS``: the formulations it offers by name.
+- ``select_implementation(x, data_format=None, op=None)``: its part of
+  the selection rule above (``op`` names the public function asking).
+- ``fused_inference_supported()``, ``fused_inference_active(x)``.
+- kernel hooks, named like a public function here (``conv2d``,
+  ``depthwise_conv2d``, ``separable_conv2d``, ``batch_normalization``,
+  ``conv_batchnorm``) or like any ``keras.ops`` function. A hook gets the
+  function's normalised arguments and ``implementation=`` (never
+  ``"auto"`` or ``"native"``) and returns the result, or
+  ``NotImplemented`` to leave these arguments to the portable
+  formulation; no hook means the portable formulation. Any other
+  ``keras.ops`` function is available here by name
+  (``keras_zoo_plus.ops.silu``) and runs the backend's hook of that name
+  when there is one, so a new kernel touches one backend module.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 
 import keras
 
 from keras_zoo_plus.imagenet import resolve_data_format
+from keras_zoo_plus.ops import _portable
+from keras_zoo_plus.ops._common import pair as _pair
+from keras_zoo_plus.ops._common import same_padding
 
 IMPLEMENTATIONS = ("auto", "native", "shifted", "channels_last")
 
-
-def _pair(value, name):
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) for v in value):
-        raise ValueError(f"`{name}` must be an int or a pair of ints; received {value!r}.")
-    return value
+# keras.backend.backend() -> the module holding that backend's kernels.
+_MODULES = {"jax": "_jax", "torch": "_torch", "tensorflow": "_tensorflow"}
 
 
-def same_padding(size, kernel, stride, dilation):
-    """``(before, after)`` padding of Keras' ``padding="same"`` for one axis.
-
-    The output has ``ceil(size / stride)`` positions; any odd total padding
-    puts the extra pixel after (bottom/right), as TensorFlow, JAX and Keras'
-    torch backend all do.
-    """
-    effective = (kernel - 1) * dilation + 1
-    out = -(-size // stride)
-    total = max((out - 1) * stride + effective - size, 0)
-    return total // 2, total - total // 2
+@functools.cache
+def _module(backend):
+    return importlib.import_module(f"{__name__}.{_MODULES.get(backend, '_portable')}")
 
 
-def _output_size(size, kernel, stride, dilation, padding):
-    effective = (kernel - 1) * dilation + 1
-    if padding == "same":
-        return -(-size // stride)
-    return (size - effective) // stride + 1
+def _backend():
+    """The kernel module of the running backend (the one dispatch point)."""
+    return _module(keras.backend.backend())
 
 
-def _device_kind(x):
-    """``"cpu"``, ``"meta"`` (symbolic build), or the accelerator's name."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
+def _hook(name):
+    """The backend module's ``name``, else the portable default."""
+    module = _backend()
+    return getattr(module, name) if hasattr(module, name) else getattr(_portable, name)
 
-        # Traced values carry no device; jit places them on the default one.
-        return jax.default_backend()
-    if backend == "torch":
-        device = getattr(x, "device", None)
-        if device is None:
-            from keras.src.backend.torch.core import get_device
 
-            return str(get_device()).split(":")[0]
-        # NumPy 2 arrays carry ``device == "cpu"`` (a string).
-        return getattr(device, "type", None) or str(device).split(":")[0]
-    return "any"
+def _kernel(op, implementation):
+    """The backend's kernel hook for ``op``, or ``None`` when the
+    formulation is the portable one (``"native"``, or no hook)."""
+    if implementation == "native":
+        return None
+    return getattr(_backend(), op, None)
+
+
+def _select(x, data_format, op):
+    return _hook("select_implementation")(x, data_format, op)
 
 
 def select_implementation(x=None, data_format=None):
@@ -131,30 +140,8 @@ def select_implementation(x=None, data_format=None):
     Returns:
         str: one of ``"native"``, ``"shifted"``, ``"channels_last"``.
     """
-    backend = keras.backend.backend()
-    device = _device_kind(x)
-    if backend == "jax" and device == "cpu":
-        import jax
 
-        # Eager: one dispatch of the native op beats kh*kw small ones.
-        traced = x is None or isinstance(x, jax.core.Tracer)
-        return "shifted" if traced else "native"
-    if backend == "torch" and device in ("cpu", "meta"):
-        return "channels_last"
-    if backend == "tensorflow" and data_format == "channels_first" and _tf_cpu_only():
-        # Without oneDNN the CPU Conv2D kernel refuses NCHW; with it, NHWC
-        # plus transposes measured 115 vs 150 ms on four 56x56x64 3x3
-        # convolutions, batch 16 (module docstring).
-        return "channels_last"
-    return "native"
-
-
-@functools.cache
-def _tf_cpu_only():
-    """Whether TensorFlow sees CPU devices only (fixed once it starts)."""
-    import tensorflow as tf
-
-    return all(d.device_type == "CPU" for d in tf.config.list_logical_devices())
+    return _select(x, data_format, None)
 
 
 def fused_inference_supported():
@@ -162,7 +149,8 @@ def fused_inference_supported():
     (:func:`fused_inference_active` can be true): torch. TensorFlow's
     grappler and XLA already fuse Convolution -> BatchNorm -> ReLU in their
     compiled graphs."""
-    return keras.backend.backend() == "torch"
+
+    return _hook("fused_inference_supported")()
 
 
 def fused_inference_active(x):
@@ -179,16 +167,31 @@ def fused_inference_active(x):
     Returns:
         bool.
     """
-    # Not on "meta" tensors (Keras' symbolic shape inference): the layers'
-    # own calls infer the shapes there.
-    if keras.backend.backend() != "torch" or _device_kind(x) != "cpu":
-        return False
-    import torch
 
-    if torch.is_grad_enabled():
-        return False
-    dtype = getattr(x, "dtype", None)
-    return dtype in (None, torch.float32) or str(dtype) in ("float32",)
+    return _hook("fused_inference_active")(x)
+
+
+def has_kernel(op, x=None, data_format=None):
+    """Whether :mod:`keras_zoo_plus.ops`' function ``op`` called with
+    ``implementation="auto"`` on ``x`` goes to a kernel of the running
+    backend rather than the portable formulation (the kernel may still
+    decline unusual arguments). Lets a layer skip its own preparation for
+    the fast path (e.g. :class:`keras_zoo_plus.layers.BatchNormalization`)
+    without asking which backend runs.
+
+    Args:
+        op: A public function's name, e.g. ``"batch_normalization"``.
+        x: The input tensor (its device decides on torch); ``None`` uses
+            the backend's default device.
+        data_format: As for :func:`select_implementation`.
+
+    Returns:
+        bool.
+
+    Example:
+        >>> has_kernel("batch_normalization", x)  # True on torch/CPU
+    """
+    return _kernel(op, _select(x, data_format, op)) is not None
 
 
 def _check_implementation(implementation):
@@ -196,25 +199,13 @@ def _check_implementation(implementation):
         raise ValueError(
             f"`implementation` must be one of {IMPLEMENTATIONS}; received {implementation!r}."
         )
-    backend = keras.backend.backend()
-    if implementation == "shifted" and backend != "jax":
-        raise ValueError(
-            f"`implementation='shifted'` needs the jax backend; the backend is {backend!r}."
-        )
-    if implementation == "channels_last" and backend not in ("torch", "tensorflow"):
-        raise ValueError(
-            "`implementation='channels_last'` needs the torch or tensorflow backend; "
-            f"the backend is {backend!r}."
-        )
-
-
-def _tf_nhwc(op, x, data_format):
-    """``op(x, "channels_last")`` for ``x`` in ``data_format``, returned in
-    that format (transposed in and out for channels_first)."""
-    if data_format == "channels_last":
-        return op(x, data_format)
-    y = op(keras.ops.transpose(x, (0, 2, 3, 1)), "channels_last")
-    return keras.ops.transpose(y, (0, 3, 1, 2))
+    if implementation in ("auto", "native") or implementation in _hook("IMPLEMENTATIONS"):
+        return
+    offered = [name for name in _MODULES if implementation in _module(name).IMPLEMENTATIONS]
+    raise ValueError(
+        f"`implementation={implementation!r}` needs the {' or '.join(offered)} backend; "
+        f"the backend is {keras.backend.backend()!r}."
+    )
 
 
 def depthwise_conv2d(
@@ -257,6 +248,7 @@ def depthwise_conv2d(
     Example:
         >>> y = depthwise_conv2d(x, kernel, strides=2, padding="same")
     """
+
     data_format = resolve_data_format(data_format)
     padding = str(padding).lower()
     if padding not in ("valid", "same"):
@@ -265,24 +257,19 @@ def depthwise_conv2d(
     strides = _pair(strides, "strides")
     dilation_rate = _pair(dilation_rate, "dilation_rate")
     if implementation == "auto":
-        implementation = select_implementation(x, data_format)
+        implementation = _select(x, data_format, "depthwise_conv2d")
     if max(strides) > 1 and max(dilation_rate) > 1:
         # Keep the native op's error for this unsupported combination.
         implementation = "native"
-    if implementation == "shifted":
-        return _depthwise_shifted(x, kernel, strides, padding, data_format, dilation_rate)
-    if implementation == "channels_last" and keras.backend.backend() == "torch":
-        return _depthwise_torch(x, kernel, strides, padding, data_format, dilation_rate)
-
-    def native(x, data_format):
-        return keras.ops.depthwise_conv(
-            x, kernel, strides=strides, padding=padding, data_format=data_format,
-            dilation_rate=dilation_rate,
-        )
-
-    if implementation == "channels_last":  # tensorflow
-        return _tf_nhwc(native, x, data_format)
-    return native(x, data_format)
+    args = dict(
+        strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation_rate
+    )
+    kernel_fn = _kernel("depthwise_conv2d", implementation)
+    if kernel_fn is not None:
+        y = kernel_fn(x, kernel, implementation=implementation, **args)
+        if y is not NotImplemented:
+            return y
+    return keras.ops.depthwise_conv(x, kernel, **args)
 
 
 def separable_conv2d(
@@ -314,6 +301,7 @@ def separable_conv2d(
     Example:
         >>> y = separable_conv2d(x, dw, pw, padding="same")
     """
+
     data_format = resolve_data_format(data_format)
     _check_implementation(implementation)
     # "auto" goes down as is: each step picks for itself (on TensorFlow/CPU
@@ -374,6 +362,7 @@ def conv2d(
     Example:
         >>> y = conv2d(x, kernel, strides=2, padding="same")
     """
+
     data_format = resolve_data_format(data_format)
     padding = str(padding).lower()
     if padding not in ("valid", "same"):
@@ -382,27 +371,16 @@ def conv2d(
     strides = _pair(strides, "strides")
     dilation_rate = _pair(dilation_rate, "dilation_rate")
     if implementation == "auto":
-        implementation = select_implementation(x, data_format)
-        if implementation == "native" and _jax_cpu(x):
-            implementation = "shifted"  # eagerly too: a 1x1 conv is one op either way
-    torch = keras.backend.backend() == "torch"
-    if (
-        implementation == "channels_last" and torch
-        and not (max(strides) > 1 and max(dilation_rate) > 1)
-    ):
-        return _conv_torch(x, kernel, strides, padding, data_format, dilation_rate)
-    if implementation == "shifted" and tuple(kernel.shape[:2]) == (1, 1):
-        return _pointwise_dot(x, kernel, strides, data_format)
-
-    def native(x, data_format):
-        return keras.ops.conv(
-            x, kernel, strides=strides, padding=padding, data_format=data_format,
-            dilation_rate=dilation_rate,
-        )
-
-    if implementation == "channels_last" and not torch:  # tensorflow
-        return _tf_nhwc(native, x, data_format)
-    return native(x, data_format)
+        implementation = _select(x, data_format, "conv2d")
+    args = dict(
+        strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation_rate
+    )
+    kernel_fn = _kernel("conv2d", implementation)
+    if kernel_fn is not None:
+        y = kernel_fn(x, kernel, implementation=implementation, **args)
+        if y is not NotImplemented:
+            return y
+    return keras.ops.conv(x, kernel, **args)
 
 
 def batch_normalization(
@@ -441,26 +419,17 @@ def batch_normalization(
     Example:
         >>> y = batch_normalization(x, mean, var, axis=-1, offset=beta, scale=gamma)
     """
-    _check_implementation(implementation)
-    if implementation == "shifted":
-        implementation = "native"  # the jax convolution path; nothing to do here
-    if implementation == "auto":
-        implementation = select_implementation(x)
-    if implementation != "channels_last" or keras.backend.backend() != "torch":
-        return keras.ops.batch_normalization(
-            x, mean, variance, axis, offset=offset, scale=scale, epsilon=epsilon
-        )
-    import torch
 
-    x = keras.ops.convert_to_tensor(x)
-    multiplier, shift = _fold_batchnorm_torch(mean, variance, offset, scale, epsilon)
-    axis = axis % x.ndim
-    if axis != x.ndim - 1:
-        shape = [1] * x.ndim
-        shape[axis] = -1
-        multiplier = multiplier.reshape(shape)
-        shift = shift.reshape(shape)
-    return torch.addcmul(shift.to(x.dtype), x, multiplier.to(x.dtype))
+    _check_implementation(implementation)
+    if implementation == "auto":
+        implementation = _select(x, None, "batch_normalization")
+    args = dict(offset=offset, scale=scale, epsilon=epsilon)
+    kernel_fn = _kernel("batch_normalization", implementation)
+    if kernel_fn is not None:
+        y = kernel_fn(x, mean, variance, axis, implementation=implementation, **args)
+        if y is not NotImplemented:
+            return y
+    return keras.ops.batch_normalization(x, mean, variance, axis, **args)
 
 
 def conv_batchnorm(
@@ -528,6 +497,7 @@ def conv_batchnorm(
         >>> y = conv_batchnorm(x, k, mean=m, variance=v, offset=b, scale=g,
         ...                    epsilon=1e-3, max_value=6.0, padding="same")
     """
+
     if kind not in ("conv", "depthwise", "separable"):
         raise ValueError(
             f"`kind` must be 'conv', 'depthwise' or 'separable'; received {kind!r}."
@@ -544,14 +514,20 @@ def conv_batchnorm(
     conv_args = dict(
         strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation_rate
     )
-    chosen = select_implementation(x) if implementation == "auto" else implementation
-    if keras.backend.backend() == "torch" and chosen == "channels_last":
-        if not (max(strides) > 1 and max(dilation_rate) > 1):
-            return _conv_batchnorm_torch(
-                x, kernel, pointwise_kernel, kind, bias, (mean, variance, offset, scale, epsilon),
-                max_value, **conv_args,
-            )
+    chosen = _select(x, None, "conv_batchnorm") if implementation == "auto" else implementation
+    kernel_fn = _kernel("conv_batchnorm", chosen)
+    if kernel_fn is not None:
+        y = kernel_fn(
+            x, kernel, mean=mean, variance=variance, offset=offset, scale=scale,
+            epsilon=epsilon, bias=bias, pointwise_kernel=pointwise_kernel, kind=kind,
+            max_value=max_value, implementation=chosen, **conv_args,
+        )
+        if y is not NotImplemented:
+            return y
+        # Declined: the backend's fused formulation does not fit these
+        # arguments, so neither do its single steps; the chain runs native.
         implementation = "native"
+    # No fused kernel: the chain, each step picking its own formulation.
     if kind == "conv":
         y = conv2d(x, kernel, implementation=implementation, **conv_args)
     elif kind == "depthwise":
@@ -575,253 +551,29 @@ def conv_batchnorm(
     return keras.ops.clip(y, 0.0, max_value)
 
 
-# --- jax: shifted multiply-adds -------------------------------------------
+def __getattr__(name):
+    """Any other ``keras.ops`` function by name, running the backend
+    module's hook of that name when it has one (module docstring), with an
+    extra keyword ``implementation="auto"`` as the functions above."""
+    portable = None if name.startswith("_") else getattr(keras.ops, name, None)
+    if not callable(portable):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+    @functools.wraps(portable)
+    def op(*args, implementation="auto", **kwargs):
+        _check_implementation(implementation)
+        if implementation == "auto":
+            x = args[0] if args else None
+            implementation = _select(x, kwargs.get("data_format"), name)
+        kernel_fn = _kernel(name, implementation)
+        if kernel_fn is not None:
+            y = kernel_fn(*args, implementation=implementation, **kwargs)
+            if y is not NotImplemented:
+                return y
+        return portable(*args, **kwargs)
 
-def _jax_cpu(x):
-    return keras.backend.backend() == "jax" and _device_kind(x) == "cpu"
-
-
-def _pointwise_dot(x, kernel, strides, data_format):
-    """1x1 convolution as one matrix product. With a 1x1 kernel "same" and
-    "valid" padding agree (no padding) and dilation has no effect; strides
-    pick every ``s``-th row/column (``ceil(size / s)`` of them) first."""
-    import jax.numpy as jnp
-
-    x = jnp.asarray(x)
-    kernel = jnp.asarray(keras.ops.convert_to_tensor(kernel), dtype=x.dtype)
-    channels, filters = kernel.shape[2], kernel.shape[3]
-    if kernel.shape[2] != x.shape[1 if data_format == "channels_first" else 3]:
-        # Grouped 1x1 convolution: not a single product; keep Keras' op.
-        return keras.ops.conv(x, kernel, strides=strides, data_format=data_format)
-    weight = kernel.reshape(channels, filters)
-    sh, sw = strides
-    if data_format == "channels_first":
-        x = x[:, :, ::sh, ::sw]
-        n, _, h, w = x.shape
-        y = jnp.matmul(weight.T, x.reshape(n, channels, h * w))
-        return y.reshape(n, filters, h, w)
-    x = x[:, ::sh, ::sw, :]
-    n, h, w, _ = x.shape
-    return jnp.dot(x.reshape(n * h * w, channels), weight).reshape(n, h, w, filters)
-
-
-def _depthwise_shifted(x, kernel, strides, padding, data_format, dilation_rate):
-    import jax.numpy as jnp
-    from jax import lax
-
-    x = jnp.asarray(x)
-    kernel = jnp.asarray(keras.ops.convert_to_tensor(kernel), dtype=x.dtype)
-    kh, kw, channels, multiplier = kernel.shape
-    first = data_format == "channels_first"
-    h_axis, w_axis = (2, 3) if first else (1, 2)
-    size_h, size_w = x.shape[h_axis], x.shape[w_axis]
-    (sh, sw), (dh, dw) = strides, dilation_rate
-    out_h = _output_size(size_h, kh, sh, dh, padding)
-    out_w = _output_size(size_w, kw, sw, dw, padding)
-    if padding == "same":
-        pads = [(0, 0)] * 4
-        pads[h_axis] = same_padding(size_h, kh, sh, dh)
-        pads[w_axis] = same_padding(size_w, kw, sw, dw)
-        x = jnp.pad(x, pads)
-    if multiplier == 1:
-        taps = kernel.reshape(kh, kw, channels)
-    else:
-        # Broadcast each input channel against its `multiplier` taps; the
-        # (C, M) pair flattens to output channel c * M + m, Keras' order.
-        taps = kernel
-        x = x[:, :, None] if first else x[..., None]
-        if first:
-            h_axis, w_axis = 3, 4
-    if first:
-        taps = taps[..., None, None]
-    start = [0] * x.ndim
-    step = [1] * x.ndim
-    step[h_axis], step[w_axis] = sh, sw
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            start[h_axis], start[w_axis] = i * dh, j * dw
-            limit = list(x.shape)
-            limit[h_axis] = start[h_axis] + (out_h - 1) * sh + 1
-            limit[w_axis] = start[w_axis] + (out_w - 1) * sw + 1
-            term = lax.slice(x, tuple(start), tuple(limit), tuple(step)) * taps[i, j]
-            out = term if out is None else out + term
-    if multiplier > 1:
-        shape = list(out.shape)
-        if first:
-            out = out.reshape(shape[:1] + [channels * multiplier] + shape[3:])
-        else:
-            out = out.reshape(shape[:3] + [channels * multiplier])
-    return out
-
-
-# --- torch: native grouped conv on channels_last strides -------------------
-
-
-def _to_torch_nchw(x, data_format):
-    """A logical-NCHW view with channels_last strides, copying only when the
-    input is not already laid out that way."""
-    import torch
-
-    x = keras.ops.convert_to_tensor(x)
-    if data_format == "channels_last":
-        # The permuted view of a contiguous NHWC tensor *is* channels_last.
-        x = x.permute(0, 3, 1, 2)
-    if not x.is_contiguous(memory_format=torch.channels_last):
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-def _from_torch_nchw(y, data_format):
-    if data_format == "channels_last":
-        return y.permute(0, 2, 3, 1)
-    return y
-
-
-def _torch_depthwise_weight(kernel):
-    """(kh, kw, C, M) -> (C * M, 1, kh, kw): output c * M + m in Keras' order."""
-    kh, kw, channels, multiplier = kernel.shape
-    return kernel.permute(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw)
-
-
-def _torch_conv_weight(kernel):
-    """(kh, kw, Cin/g, Cout) -> (Cout, Cin/g, kh, kw)."""
-    return kernel.permute(3, 2, 0, 1)
-
-
-def _fold_batchnorm_torch(mean, variance, offset, scale, epsilon, dtype=None):
-    """BatchNormalization as ``x * multiplier + shift``: ``multiplier =
-    scale / sqrt(variance + epsilon)``, ``shift = offset - mean *
-    multiplier`` (1D torch tensors, cast to ``dtype`` when given)."""
-    import torch
-
-    def tensor(value):
-        value = keras.ops.convert_to_tensor(value)
-        return value if dtype is None else value.to(dtype)
-
-    multiplier = torch.rsqrt(tensor(variance) + epsilon)
-    if scale is not None:
-        multiplier = multiplier * tensor(scale)
-    shift = -tensor(mean) * multiplier
-    if offset is not None:
-        shift = shift + tensor(offset)
-    return multiplier, shift
-
-
-def _depthwise_torch(x, kernel, strides, padding, data_format, dilation_rate):
-    import torch.nn.functional as F
-
-    x = _to_torch_nchw(x, data_format)
-    kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
-    kh, kw, channels, _ = kernel.shape
-    weight = _torch_depthwise_weight(kernel)
-    x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
-    y = F.conv2d(
-        x,
-        weight,
-        stride=strides,
-        padding=torch_padding,
-        dilation=dilation_rate,
-        groups=channels,
-    )
-    return _from_torch_nchw(y, data_format)
-
-
-def _conv_torch(x, kernel, strides, padding, data_format, dilation_rate):
-    import torch.nn.functional as F
-
-    x = _to_torch_nchw(x, data_format)
-    kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
-    kh, kw, cin_per_group, _ = kernel.shape
-    weight = _torch_conv_weight(kernel)
-    x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
-    y = F.conv2d(
-        x,
-        weight,
-        stride=strides,
-        padding=torch_padding,
-        dilation=dilation_rate,
-        groups=x.shape[1] // cin_per_group,
-    )
-    return _from_torch_nchw(y, data_format)
-
-
-def _conv_batchnorm_torch(
-    x, kernel, pointwise_kernel, kind, bias, stats, max_value, strides, padding,
-    data_format, dilation_rate,
-):
-    import torch
-    import torch.nn.functional as F
-
-    convert = keras.ops.convert_to_tensor
-    x = _to_torch_nchw(x, data_format)
-    multiplier, shift = _fold_batchnorm_torch(*stats, dtype=x.dtype)
-    if bias is not None:
-        shift = shift + convert(bias).to(x.dtype) * multiplier
-    kernel = convert(kernel).to(x.dtype)
-    kh, kw = kernel.shape[:2]
-    if kind == "separable":
-        x = _depthwise_torch(x, kernel, strides, padding, "channels_first", dilation_rate)
-        weight = _torch_conv_weight(convert(pointwise_kernel).to(x.dtype))
-        strides, dilation_rate, groups, torch_padding = (1, 1), (1, 1), 1, (0, 0)
-    else:
-        if kind == "depthwise":
-            weight, groups = _torch_depthwise_weight(kernel), kernel.shape[2]
-        else:
-            weight, groups = _torch_conv_weight(kernel), x.shape[1] // kernel.shape[2]
-        x, torch_padding = _torch_padding(x, (kh, kw), strides, padding, dilation_rate)
-        torch_padding = (torch_padding,) * 2 if isinstance(torch_padding, int) else torch_padding
-    weight = (weight * multiplier.reshape(-1, 1, 1, 1)).contiguous()
-    if not x.is_contiguous(memory_format=torch.channels_last):
-        x = x.contiguous(memory_format=torch.channels_last)
-    if not torch.is_grad_enabled() and _mkldnn_pointwise_ok(x):
-        if max_value is None:
-            attr, scalars = "none", []
-        elif max_value == float("inf"):
-            attr, scalars = "relu", []
-        else:
-            attr, scalars = "hardtanh", [0.0, float(max_value)]
-        y = torch.ops.mkldnn._convolution_pointwise(
-            x, weight, shift, list(torch_padding), list(strides), list(dilation_rate),
-            groups, attr, scalars, "",
-        )
-    else:
-        y = F.conv2d(
-            x, weight, shift, stride=strides, padding=torch_padding,
-            dilation=dilation_rate, groups=groups,
-        )
-        if max_value == float("inf"):
-            y = torch.relu(y)
-        elif max_value is not None:
-            y = torch.clamp(y, 0.0, float(max_value))
-    return _from_torch_nchw(y, data_format)
-
-
-def _mkldnn_pointwise_ok(x):
-    """oneDNN's fused convolution + post-op: float32 CPU tensors, in torch
-    builds that ship the op (every official x86/ARM CPU build since 2.0)."""
-    import torch
-
-    if x.dtype != torch.float32 or x.device.type != "cpu":
-        return False
-    if not torch.backends.mkldnn.is_available():
-        return False
-    return hasattr(torch.ops.mkldnn, "_convolution_pointwise")
-
-
-def _torch_padding(x, kernel_size, strides, padding, dilation_rate):
-    """``(x, padding for conv2d)``: symmetric "same" padding goes to the
-    kernel, asymmetric padding is applied to ``x`` explicitly."""
-    import torch.nn.functional as F
-
-    if padding != "same":
-        return x, 0
-    ph = same_padding(x.shape[2], kernel_size[0], strides[0], dilation_rate[0])
-    pw = same_padding(x.shape[3], kernel_size[1], strides[1], dilation_rate[1])
-    if ph[0] == ph[1] and pw[0] == pw[1]:
-        return x, (ph[0], pw[0])
-    return F.pad(x, (pw[0], pw[1], ph[0], ph[1])), 0
+    globals()[name] = op  # built once per name
+    return op
 
 
 __all__ = [
@@ -832,6 +584,7 @@ __all__ = [
     "depthwise_conv2d",
     "fused_inference_active",
     "fused_inference_supported",
+    "has_kernel",
     "same_padding",
     "select_implementation",
     "separable_conv2d",

@@ -1,0 +1,122 @@
+"""JAX kernels: shifted multiply-adds on CPU (see the selection table of
+:mod:`keras_zoo_plus.ops`).
+
+Hooks: ``IMPLEMENTATIONS``, ``select_implementation``, ``conv2d``,
+``depthwise_conv2d``; the rest is :mod:`keras_zoo_plus.ops._portable`.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_zoo_plus.ops import _common
+
+IMPLEMENTATIONS = ("shifted",)
+
+
+def _device_kind(x=None):
+    """The platform jit places ``x`` on: traced values carry no device."""
+    import jax
+
+    return jax.default_backend()
+
+
+def select_implementation(x=None, data_format=None, op=None):
+    """``"shifted"`` on CPU under tracing (``jit``: ``predict``, ``fit``,
+    jitted functions), and for :func:`~keras_zoo_plus.ops.conv2d` eagerly
+    too (a 1x1 convolution is one op either way); ``"native"`` otherwise:
+    eagerly one dispatch of the native op beats kh*kw small ones."""
+    if _device_kind(x) != "cpu":
+        return "native"
+    import jax
+
+    if op == "conv2d":
+        return "shifted"
+    traced = x is None or isinstance(x, jax.core.Tracer)
+    return "shifted" if traced else "native"
+
+
+def conv2d(x, kernel, *, strides, padding, data_format, dilation_rate, implementation):
+    """1x1 kernels as one matrix product; larger ones decline (XLA's
+    convolution beat shifted and im2col dots there)."""
+    if tuple(kernel.shape[:2]) != (1, 1):
+        return NotImplemented
+    return _pointwise_dot(x, kernel, strides, data_format)
+
+
+def depthwise_conv2d(x, kernel, *, strides, padding, data_format, dilation_rate, implementation):
+    return _depthwise_shifted(x, kernel, strides, padding, data_format, dilation_rate)
+
+
+def _pointwise_dot(x, kernel, strides, data_format):
+    """1x1 convolution as one matrix product. With a 1x1 kernel "same" and
+    "valid" padding agree (no padding) and dilation has no effect; strides
+    pick every ``s``-th row/column (``ceil(size / s)`` of them) first."""
+    import jax.numpy as jnp
+
+    x = jnp.asarray(x)
+    kernel = jnp.asarray(keras.ops.convert_to_tensor(kernel), dtype=x.dtype)
+    channels, filters = kernel.shape[2], kernel.shape[3]
+    if kernel.shape[2] != x.shape[1 if data_format == "channels_first" else 3]:
+        # Grouped 1x1 convolution: not a single product; keep Keras' op.
+        return keras.ops.conv(x, kernel, strides=strides, data_format=data_format)
+    weight = kernel.reshape(channels, filters)
+    sh, sw = strides
+    if data_format == "channels_first":
+        x = x[:, :, ::sh, ::sw]
+        n, _, h, w = x.shape
+        y = jnp.matmul(weight.T, x.reshape(n, channels, h * w))
+        return y.reshape(n, filters, h, w)
+    x = x[:, ::sh, ::sw, :]
+    n, h, w, _ = x.shape
+    return jnp.dot(x.reshape(n * h * w, channels), weight).reshape(n, h, w, filters)
+
+
+def _depthwise_shifted(x, kernel, strides, padding, data_format, dilation_rate):
+    import jax.numpy as jnp
+    from jax import lax
+
+    x = jnp.asarray(x)
+    kernel = jnp.asarray(keras.ops.convert_to_tensor(kernel), dtype=x.dtype)
+    kh, kw, channels, multiplier = kernel.shape
+    first = data_format == "channels_first"
+    h_axis, w_axis = (2, 3) if first else (1, 2)
+    size_h, size_w = x.shape[h_axis], x.shape[w_axis]
+    (sh, sw), (dh, dw) = strides, dilation_rate
+    out_h = _common.output_size(size_h, kh, sh, dh, padding)
+    out_w = _common.output_size(size_w, kw, sw, dw, padding)
+    if padding == "same":
+        pads = [(0, 0)] * 4
+        pads[h_axis] = _common.same_padding(size_h, kh, sh, dh)
+        pads[w_axis] = _common.same_padding(size_w, kw, sw, dw)
+        x = jnp.pad(x, pads)
+    if multiplier == 1:
+        taps = kernel.reshape(kh, kw, channels)
+    else:
+        # Broadcast each input channel against its `multiplier` taps; the
+        # (C, M) pair flattens to output channel c * M + m, Keras' order.
+        taps = kernel
+        x = x[:, :, None] if first else x[..., None]
+        if first:
+            h_axis, w_axis = 3, 4
+    if first:
+        taps = taps[..., None, None]
+    start = [0] * x.ndim
+    step = [1] * x.ndim
+    step[h_axis], step[w_axis] = sh, sw
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            start[h_axis], start[w_axis] = i * dh, j * dw
+            limit = list(x.shape)
+            limit[h_axis] = start[h_axis] + (out_h - 1) * sh + 1
+            limit[w_axis] = start[w_axis] + (out_w - 1) * sw + 1
+            term = lax.slice(x, tuple(start), tuple(limit), tuple(step)) * taps[i, j]
+            out = term if out is None else out + term
+    if multiplier > 1:
+        shape = list(out.shape)
+        if first:
+            out = out.reshape(shape[:1] + [channels * multiplier] + shape[3:])
+        else:
+            out = out.reshape(shape[:3] + [channels * multiplier])
+    return out

@@ -1,0 +1,251 @@
+"""PyTorch kernels: native grouped convolutions on channels_last strides,
+one-pass batch normalisation and the fused oneDNN Convolution ->
+BatchNorm -> ReLU of the inference path (see :mod:`keras_zoo_plus.ops`).
+
+Hooks: ``IMPLEMENTATIONS``, ``select_implementation``,
+``fused_inference_supported``, ``fused_inference_active``,
+``depthwise_conv2d``, ``conv2d``, ``batch_normalization``,
+``conv_batchnorm``; the rest is :mod:`keras_zoo_plus.ops._portable`.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_zoo_plus.ops import _common
+
+IMPLEMENTATIONS = ("channels_last",)
+
+
+def _device_kind(x=None):
+    """``"cpu"``, ``"meta"`` (symbolic build), or the accelerator's name."""
+    device = getattr(x, "device", None)
+    if device is None:
+        from keras.src.backend.torch.core import get_device
+
+        return str(get_device()).split(":")[0]
+    # NumPy 2 arrays carry ``device == "cpu"`` (a string).
+    return getattr(device, "type", None) or str(device).split(":")[0]
+
+
+def select_implementation(x=None, data_format=None, op=None):
+    """``"channels_last"`` on CPU (and for Keras' symbolic "meta" builds),
+    ``"native"`` on accelerators."""
+    return "channels_last" if _device_kind(x) in ("cpu", "meta") else "native"
+
+
+def fused_inference_supported():
+    """Torch has the fused path: its eager layers run one by one."""
+    return True
+
+
+def fused_inference_active(x):
+    """CPU, float32, autograd off."""
+    # Not on "meta" tensors (Keras' symbolic shape inference): the layers'
+    # own calls infer the shapes there.
+    if _device_kind(x) != "cpu":
+        return False
+    import torch
+
+    if torch.is_grad_enabled():
+        return False
+    dtype = getattr(x, "dtype", None)
+    return dtype in (None, torch.float32) or str(dtype) in ("float32",)
+
+
+def depthwise_conv2d(x, kernel, *, strides, padding, data_format, dilation_rate, implementation):
+    return _depthwise(x, kernel, strides, padding, data_format, dilation_rate)
+
+
+def conv2d(x, kernel, *, strides, padding, data_format, dilation_rate, implementation):
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        return NotImplemented
+    return _conv(x, kernel, strides, padding, data_format, dilation_rate)
+
+
+def batch_normalization(x, mean, variance, axis, *, offset, scale, epsilon, implementation):
+    """``torch.addcmul(b, x, a)`` with the folded multiplier ``a`` and
+    shift ``b``: one pass over ``x`` instead of Keras' three."""
+    import torch
+
+    x = keras.ops.convert_to_tensor(x)
+    multiplier, shift = _fold_batchnorm(mean, variance, offset, scale, epsilon)
+    axis = axis % x.ndim
+    if axis != x.ndim - 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        multiplier = multiplier.reshape(shape)
+        shift = shift.reshape(shape)
+    return torch.addcmul(shift.to(x.dtype), x, multiplier.to(x.dtype))
+
+
+def conv_batchnorm(
+    x, kernel, *, mean, variance, offset, scale, epsilon, bias, pointwise_kernel, kind,
+    max_value, strides, padding, data_format, dilation_rate, implementation,
+):
+    """The normalisation folded into the kernel and bias; without autograd
+    the convolution, bias and clamp run as one oneDNN primitive."""
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        return NotImplemented  # the unfused native chain keeps Keras' error
+    import torch
+    import torch.nn.functional as F
+
+    convert = keras.ops.convert_to_tensor
+    x = _to_nchw(x, data_format)
+    multiplier, shift = _fold_batchnorm(mean, variance, offset, scale, epsilon, dtype=x.dtype)
+    if bias is not None:
+        shift = shift + convert(bias).to(x.dtype) * multiplier
+    kernel = convert(kernel).to(x.dtype)
+    kh, kw = kernel.shape[:2]
+    if kind == "separable":
+        x = _depthwise(x, kernel, strides, padding, "channels_first", dilation_rate)
+        weight = _conv_weight(convert(pointwise_kernel).to(x.dtype))
+        strides, dilation_rate, groups, torch_padding = (1, 1), (1, 1), 1, (0, 0)
+    else:
+        if kind == "depthwise":
+            weight, groups = _depthwise_weight(kernel), kernel.shape[2]
+        else:
+            weight, groups = _conv_weight(kernel), x.shape[1] // kernel.shape[2]
+        x, torch_padding = _padding(x, (kh, kw), strides, padding, dilation_rate)
+        torch_padding = (torch_padding,) * 2 if isinstance(torch_padding, int) else torch_padding
+    weight = (weight * multiplier.reshape(-1, 1, 1, 1)).contiguous()
+    if not x.is_contiguous(memory_format=torch.channels_last):
+        x = x.contiguous(memory_format=torch.channels_last)
+    if not torch.is_grad_enabled() and _mkldnn_pointwise_ok(x):
+        if max_value is None:
+            attr, scalars = "none", []
+        elif max_value == float("inf"):
+            attr, scalars = "relu", []
+        else:
+            attr, scalars = "hardtanh", [0.0, float(max_value)]
+        y = torch.ops.mkldnn._convolution_pointwise(
+            x, weight, shift, list(torch_padding), list(strides), list(dilation_rate),
+            groups, attr, scalars, "",
+        )
+    else:
+        y = F.conv2d(
+            x, weight, shift, stride=strides, padding=torch_padding,
+            dilation=dilation_rate, groups=groups,
+        )
+        if max_value == float("inf"):
+            y = torch.relu(y)
+        elif max_value is not None:
+            y = torch.clamp(y, 0.0, float(max_value))
+    return _from_nchw(y, data_format)
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+def _to_nchw(x, data_format):
+    """A logical-NCHW view with channels_last strides, copying only when the
+    input is not already laid out that way."""
+    import torch
+
+    x = keras.ops.convert_to_tensor(x)
+    if data_format == "channels_last":
+        # The permuted view of a contiguous NHWC tensor *is* channels_last.
+        x = x.permute(0, 3, 1, 2)
+    if not x.is_contiguous(memory_format=torch.channels_last):
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _from_nchw(y, data_format):
+    if data_format == "channels_last":
+        return y.permute(0, 2, 3, 1)
+    return y
+
+
+def _depthwise_weight(kernel):
+    """(kh, kw, C, M) -> (C * M, 1, kh, kw): output c * M + m in Keras' order."""
+    kh, kw, channels, multiplier = kernel.shape
+    return kernel.permute(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw)
+
+
+def _conv_weight(kernel):
+    """(kh, kw, Cin/g, Cout) -> (Cout, Cin/g, kh, kw)."""
+    return kernel.permute(3, 2, 0, 1)
+
+
+def _fold_batchnorm(mean, variance, offset, scale, epsilon, dtype=None):
+    """BatchNormalization as ``x * multiplier + shift``: ``multiplier =
+    scale / sqrt(variance + epsilon)``, ``shift = offset - mean *
+    multiplier`` (1D torch tensors, cast to ``dtype`` when given)."""
+    import torch
+
+    def tensor(value):
+        value = keras.ops.convert_to_tensor(value)
+        return value if dtype is None else value.to(dtype)
+
+    multiplier = torch.rsqrt(tensor(variance) + epsilon)
+    if scale is not None:
+        multiplier = multiplier * tensor(scale)
+    shift = -tensor(mean) * multiplier
+    if offset is not None:
+        shift = shift + tensor(offset)
+    return multiplier, shift
+
+
+def _depthwise(x, kernel, strides, padding, data_format, dilation_rate):
+    import torch.nn.functional as F
+
+    x = _to_nchw(x, data_format)
+    kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
+    kh, kw, channels, _ = kernel.shape
+    weight = _depthwise_weight(kernel)
+    x, torch_padding = _padding(x, (kh, kw), strides, padding, dilation_rate)
+    y = F.conv2d(
+        x,
+        weight,
+        stride=strides,
+        padding=torch_padding,
+        dilation=dilation_rate,
+        groups=channels,
+    )
+    return _from_nchw(y, data_format)
+
+
+def _conv(x, kernel, strides, padding, data_format, dilation_rate):
+    import torch.nn.functional as F
+
+    x = _to_nchw(x, data_format)
+    kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
+    kh, kw, cin_per_group, _ = kernel.shape
+    weight = _conv_weight(kernel)
+    x, torch_padding = _padding(x, (kh, kw), strides, padding, dilation_rate)
+    y = F.conv2d(
+        x,
+        weight,
+        stride=strides,
+        padding=torch_padding,
+        dilation=dilation_rate,
+        groups=x.shape[1] // cin_per_group,
+    )
+    return _from_nchw(y, data_format)
+
+
+def _mkldnn_pointwise_ok(x):
+    """oneDNN's fused convolution + post-op: float32 CPU tensors, in torch
+    builds that ship the op (every official x86/ARM CPU build since 2.0)."""
+    import torch
+
+    if x.dtype != torch.float32 or x.device.type != "cpu":
+        return False
+    if not torch.backends.mkldnn.is_available():
+        return False
+    return hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+def _padding(x, kernel_size, strides, padding, dilation_rate):
+    """``(x, padding for conv2d)``: symmetric "same" padding goes to the
+    kernel, asymmetric padding is applied to ``x`` explicitly."""
+    import torch.nn.functional as F
+
+    if padding != "same":
+        return x, 0
+    ph = _common.same_padding(x.shape[2], kernel_size[0], strides[0], dilation_rate[0])
+    pw = _common.same_padding(x.shape[3], kernel_size[1], strides[1], dilation_rate[1])
+    if ph[0] == ph[1] and pw[0] == pw[1]:
+        return x, (ph[0], pw[0])
+    return F.pad(x, (pw[0], pw[1], ph[0], ph[1])), 0
