@@ -158,7 +158,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         if (
             (training and self.trainable)
             or getattr(self, "renorm", False)  # Keras 3.8 has no renorm
-            or zoo_ops.select_implementation(inputs) != "channels_last"
+            or not zoo_ops.has_kernel("batch_normalization", inputs)
         ):
             return super().call(inputs, training=training, mask=mask)
         dtype = keras.backend.result_type(inputs.dtype, "float32")
