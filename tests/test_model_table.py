@@ -1,0 +1,86 @@
+"""The model table against the models it describes: one build per model
+(default size, ImageNet top, no weights) checks the parameter count, every
+feature level (layer, stride, channels) and the freeze stages; the
+keras-free facts (signatures, weight files, modes) need no build."""
+
+import inspect
+import math
+import re
+
+import keras
+import pytest
+
+from keras_zoo_plus import applications, model_table
+
+ENTRIES = model_table.entries()
+IDS = [e.name for e in ENTRIES]
+
+
+def _stride(input_size, output_size):
+    """The power of two nearest to ``input_size / output_size`` (valid
+    padding makes Inception's 299 -> 8 a stride-32 level)."""
+    return 2 ** round(math.log2(input_size / output_size))
+
+
+@pytest.fixture(scope="module", params=ENTRIES, ids=IDS)
+def built(request):
+    entry = request.param
+    model = entry.constructor(weights=None)
+    yield entry, model
+    del model
+    keras.backend.clear_session()
+
+
+def test_parameter_count_feature_levels_and_stages(built):
+    entry, model = built
+    assert model.count_params() == entry.params
+    assert [lv.name for lv in entry.feature_levels] == ["P1", "P2", "P3", "P4", "P5"]
+    size = entry.default_size
+    for level in entry.feature_levels:
+        assert level.stride == 2 ** int(level.name[1:])
+        shape = model.get_layer(level.layer).output.shape
+        assert shape[-1] == level.channels, (level, shape)
+        assert _stride(size, shape[1]) == level.stride, (level, shape)
+        assert _stride(size, shape[2]) == level.stride, (level, shape)
+    # Every layer but the input belongs to exactly one freeze stage.
+    stages = [(name, re.compile(rx)) for name, rx in entry.stages]
+    assert stages and stages[-1][0] == "top"
+    for layer in model.layers[1:]:
+        hits = [name for name, rx in stages if rx.search(layer.name)]
+        assert len(hits) == 1, f"{entry.name}: layer {layer.name!r} matches stages {hits}"
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_signature_is_keras_applications_plus_data_format(entry):
+    ours = inspect.signature(entry.constructor).parameters
+    theirs = inspect.signature(getattr(keras.applications, entry.constructor_name)).parameters
+    assert list(ours) == [*theirs, "data_format"]
+    for name, param in theirs.items():
+        if name == "name" and entry.name == "mobilenet":
+            continue  # ours documents None -> "mobilenet_{alpha}_{rows}" explicitly
+        assert ours[name].default == param.default, name
+    assert ours["data_format"].default is None
+    assert getattr(applications, entry.constructor_name) is entry.constructor
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_table_facts(entry):
+    assert entry.module in model_table.FAMILY_MODULES
+    assert 0 < entry.min_size <= entry.default_size
+    assert entry.preprocess in model_table.PREPROCESS_MODES
+    module = __import__(f"keras_zoo_plus.applications.{entry.module}", fromlist=["x"])
+    assert module.preprocess_input.__doc__.startswith(
+        f"Preprocess a batch of RGB images in [0, 255] ({entry.preprocess!r} mode)"
+    )
+    files = entry.weights
+    assert files, entry.name
+    variants = {wf.variant for wf in files}
+    for variant in variants:
+        tops = sorted(wf.include_top for wf in files if wf.variant == variant)
+        assert tops == [False, True], (entry.name, variant)
+    for wf in files:
+        assert wf.url == model_table.base_url() + wf.path
+        assert wf.path.endswith("/" + wf.fname)
+        assert wf.md5 is None or re.fullmatch(r"[0-9a-f]{32}", wf.md5)
+        assert entry.weight_file(wf.include_top, **dict(wf.variant)) is wf
+    assert len({wf.fname for wf in files}) == len(files)
