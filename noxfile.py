@@ -5,6 +5,7 @@
     nox -s golden       # regenerate tests/golden/ with tf_keras (Keras 2)
     nox -s slow         # heavy cases (marked @pytest.mark.slow) on every backend
     nox -s fuzz         # the slow constructor fuzzing at 150 examples per model
+    nox -s budget       # the suite timed: seconds per constructor, extrapolated to 71
     nox -s oldest_keras # the suite on the oldest supported Keras, every backend
     nox -s parity       # `keras-zoo-plus check` across all backends -> parity-report/
 
@@ -129,6 +130,28 @@ def fuzz(session):
     for backend in BACKENDS:
         _pytest(session, backend, "-m", "slow", "tests/test_fuzz_constructors.py",
                 extra_env={"KERAS_ZOO_PLUS_FUZZ_EXAMPLES": examples})
+
+
+@nox.session
+def budget(session):
+    """Seconds per constructor: runs each backend's suite and its slow cases
+    with junit reports (under the session's tmp dir, .nox/budget/tmp), then
+    prints tests/budget.py's table (time grouped by the model each test id
+    names, a shared row, per session) and the extrapolation to 71
+    constructors. Not in the default matrix (it is the matrix, timed).
+    `nox -s budget -- a.xml [LABEL=b.xml ...]` only reads existing reports
+    (pytest --junitxml); tests/budget.py needs no install."""
+    if session.posargs:
+        session.run("python", "tests/budget.py", *session.posargs)
+        return
+    _install_all(session)
+    reports = []
+    for marker, prefix in (("not slow", ""), ("slow", "slow_")):
+        for backend in BACKENDS:
+            path = os.path.join(session.create_tmp(), f"{prefix}{backend}.xml")
+            _pytest(session, backend, "-m", marker, f"--junitxml={path}")
+            reports.append(path)
+    session.run("python", "tests/budget.py", *reports)
 
 
 @nox.session
