@@ -5,10 +5,10 @@ assembly with weight loading, and ``preprocess_input``.
 Facts (sizes, weight files, preprocessing mode) come from the model's
 entry in :mod:`keras_zoo_plus.model_table`; a family builder reads::
 
-    spec = prepare(entry, include_top=include_top, weights=weights, ...)
+    spec = prepare("resnet50", include_top=include_top, weights=weights, ...)
     x = ...blocks(spec.inputs, data_format=spec.data_format)...
     x = pooled_top(x, spec)             # or a family-specific top
-    return finish(x, spec, entry, name=name)
+    return finish(x, spec)
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from keras_zoo_plus import weights as _weights
 
 @dataclasses.dataclass
 class BuildSpec:
+    entry: model_table.ModelInfo
+    name: str
     data_format: str
     bn_axis: int
     input_shape: tuple
@@ -38,7 +40,7 @@ class BuildSpec:
 
 
 def prepare(
-    entry,
+    model,
     *,
     include_top,
     weights,
@@ -47,6 +49,7 @@ def prepare(
     pooling,
     classes,
     classifier_activation,
+    name,
     data_format,
     default_size=None,
     require_flatten=None,
@@ -54,13 +57,16 @@ def prepare(
     """Validate every common argument and create the input.
 
     Args:
-        entry: the model's :class:`~keras_zoo_plus.model_table.ModelInfo`:
-            minimum size, default size (``default_size`` overrides it, e.g.
-            MobileNet's official sizes), whether official weights exist and
-            whether they need a static input shape (``require_static``).
+        model: the model's name in the model table, whose entry gives the
+            minimum size, the default size (``default_size`` overrides it,
+            e.g. MobileNet's official sizes), whether official weights exist
+            and whether they need a static input shape (``require_static``).
+        name: the Keras model's name.
+        The others: the constructor's arguments of the same names.
 
     Raises ``ValueError``/``TypeError`` before any layer is built.
     """
+    entry = model_table.get(model)
     data_format = imagenet.resolve_data_format(data_format)
     if default_size is None:
         default_size = entry.default_size
@@ -111,6 +117,8 @@ def prepare(
         inputs = input_tensor
         model_inputs = keras.utils.get_source_inputs(input_tensor)
     return BuildSpec(
+        entry=entry,
+        name=name,
         data_format=data_format,
         bn_axis=imagenet.channel_axis(data_format),
         input_shape=tuple(shape),
@@ -145,14 +153,14 @@ def pooled_top(x, spec):
     return global_pool(x, spec)
 
 
-def finish(x, spec, entry, *, name, **variant):
+def finish(x, spec, **variant):
     """Create the model and load ``spec.weights``; with ``"imagenet"`` the
-    official file of ``entry`` for ``spec.include_top`` and the ``variant``
-    arguments (MobileNet's ``alpha``, ``rows``)."""
-    model = keras.Model(spec.model_inputs, x, name=name)
+    official file of ``spec.entry`` for ``spec.include_top`` and the
+    ``variant`` arguments (MobileNet's ``alpha``, ``rows``)."""
+    model = keras.Model(spec.model_inputs, x, name=spec.name)
     official = None
     if spec.weights == "imagenet":
-        official = entry.weight_file(include_top=spec.include_top, **variant)
+        official = spec.entry.weight_file(include_top=spec.include_top, **variant)
     _weights.load_weights(model, spec.weights, official=official)
     fusion.enable_fused_inference(model)
     return model

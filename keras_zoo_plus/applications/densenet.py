@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet, model_table
+from keras_zoo_plus import imagenet
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 
@@ -74,14 +74,7 @@ def apply_stem(x, *, data_format):
     return layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1")(x)
 
 
-def _densenet(model, blocks, *, include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name, data_format):
-    entry = model_table.get(model)
-    spec = _common.prepare(
-        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, data_format=data_format,
-    )
+def _densenet(spec, blocks):
     df = spec.data_format
     x = apply_stem(spec.inputs, data_format=df)
     for stage, n in enumerate(blocks, 2):
@@ -91,7 +84,7 @@ def _densenet(model, blocks, *, include_top, weights, input_tensor, input_shape,
     x = _bn(x, df, "bn")
     x = layers.Activation("relu", name="relu")(x)
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, entry, name=name)
+    return _common.finish(x, spec)
 
 
 _DOC = """Instantiate the {title} architecture.
@@ -133,11 +126,12 @@ def DenseNet121(
     pooling=None, classes=1000, classifier_activation="softmax", name="densenet121",
     data_format=None,
 ):
-    return _densenet(
-        "densenet121", (6, 12, 24, 16), include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "densenet121", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _densenet(spec, (6, 12, 24, 16))
 
 
 def DenseNet169(
@@ -145,11 +139,12 @@ def DenseNet169(
     pooling=None, classes=1000, classifier_activation="softmax", name="densenet169",
     data_format=None,
 ):
-    return _densenet(
-        "densenet169", (6, 12, 32, 32), include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "densenet169", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _densenet(spec, (6, 12, 32, 32))
 
 
 def DenseNet201(
@@ -157,11 +152,12 @@ def DenseNet201(
     pooling=None, classes=1000, classifier_activation="softmax", name="densenet201",
     data_format=None,
 ):
-    return _densenet(
-        "densenet201", (6, 12, 48, 32), include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "densenet201", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _densenet(spec, (6, 12, 48, 32))
 
 
 for _fn, _features in ((DenseNet121, 1024), (DenseNet169, 1664), (DenseNet201, 1920)):

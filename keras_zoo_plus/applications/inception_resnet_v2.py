@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet, model_table
+from keras_zoo_plus import imagenet
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 
@@ -141,14 +141,7 @@ def _repeat(x, block_type, *, data_format, last_linear=False):
     return x
 
 
-def _inception_resnet_v2(model, *, include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name, data_format):
-    entry = model_table.get(model)
-    spec = _common.prepare(
-        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, data_format=data_format,
-    )
+def _inception_resnet_v2(spec):
     df = spec.data_format
     x = apply_stem(spec.inputs, data_format=df)
     x = apply_mixed_5b(x, data_format=df)
@@ -159,7 +152,7 @@ def _inception_resnet_v2(model, *, include_top, weights, input_tensor, input_sha
     x = _repeat(x, "block8", data_format=df, last_linear=True)
     x = apply_conv_bn(x, 1536, 1, data_format=df, name="conv_7b")
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, entry, name=name)
+    return _common.finish(x, spec)
 
 
 def InceptionResNetV2(
@@ -201,11 +194,12 @@ def InceptionResNetV2(
         >>> model.output_shape
         (None, 1, 1, 1536)
     """
-    return _inception_resnet_v2(
-        "inception_resnet_v2", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "inception_resnet_v2", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _inception_resnet_v2(spec)
 
 
 preprocess_input = _common.make_preprocess_input("inception_resnet_v2")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet, model_table
+from keras_zoo_plus import imagenet
 from keras_zoo_plus.applications import _common
 
 BN_EPSILON = 1e-3
@@ -138,14 +138,7 @@ def apply_stem(x, *, data_format):
     return layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool2")(x)
 
 
-def _inception_v3(model, *, include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name, data_format):
-    entry = model_table.get(model)
-    spec = _common.prepare(
-        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, data_format=data_format,
-    )
+def _inception_v3(spec):
     df = spec.data_format
     x = apply_stem(spec.inputs, data_format=df)
     for i, pool_filters in enumerate((32, 64, 64)):
@@ -157,7 +150,7 @@ def _inception_v3(model, *, include_top, weights, input_tensor, input_shape, poo
     for i in (9, 10):
         x = apply_block_c(x, data_format=df, name=f"mixed{i}")
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, entry, name=name)
+    return _common.finish(x, spec)
 
 
 def InceptionV3(
@@ -198,11 +191,12 @@ def InceptionV3(
         >>> model.output_shape
         (None, 1, 1, 2048)
     """
-    return _inception_v3(
-        "inception_v3", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "inception_v3", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _inception_v3(spec)
 
 
 preprocess_input = _common.make_preprocess_input("inception_v3")

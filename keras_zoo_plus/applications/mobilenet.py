@@ -221,9 +221,9 @@ def MobileNet(
     if spatial is not None and spatial[0] == spatial[1] and spatial[0] in IMAGENET_ROWS:
         default_size = spatial[0]
     spec = _common.prepare(
-        _ENTRY, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        "mobilenet", include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, data_format=df,
+        classifier_activation=classifier_activation, name=name, data_format=df,
         default_size=default_size,
     )
     rows, cols = _spatial(spec.input_shape, df)
@@ -248,8 +248,8 @@ def MobileNet(
         x = _common.global_pool(x, spec)
 
     if name is None:
-        name = f"mobilenet_{alpha:0.2f}_{rows}"
-    return _common.finish(x, spec, _ENTRY, name=name, alpha=alpha, rows=rows)
+        spec.name = f"mobilenet_{alpha:0.2f}_{rows}"
+    return _common.finish(x, spec, alpha=alpha, rows=rows)
 
 
 preprocess_input = _common.make_preprocess_input("mobilenet")

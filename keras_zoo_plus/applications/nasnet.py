@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet, model_table
+from keras_zoo_plus import imagenet
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 from keras_zoo_plus.model_table import nasnet as _table
@@ -225,14 +225,7 @@ def apply_reduction_cell(ip, p, filters, *, p_is_larger, data_format, block_id):
     return x, ip
 
 
-def _nasnet(model, config, *, include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name, data_format):
-    entry = model_table.get(model)
-    spec = _common.prepare(
-        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, data_format=data_format,
-    )
+def _nasnet(spec, config):
     df = spec.data_format
     filters = config["penultimate_filters"] // 24
     mult = FILTER_MULTIPLIER
@@ -271,7 +264,7 @@ def _nasnet(model, config, *, include_top, weights, input_tensor, input_shape, p
             p_is_larger = False
     x = layers.Activation("relu", name="final_relu")(x)
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, entry, name=name)
+    return _common.finish(x, spec)
 
 
 _DOC = """Instantiate {title} (NASNet-A {config}), keras.applications-style.
@@ -314,11 +307,12 @@ def NASNetMobile(
     pooling=None, classes=1000, classifier_activation="softmax", name="nasnet_mobile",
     data_format=None,
 ):
-    return _nasnet(
-        "nasnet_mobile", MOBILE, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "nasnet_mobile", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _nasnet(spec, MOBILE)
 
 
 def NASNetLarge(
@@ -326,11 +320,12 @@ def NASNetLarge(
     pooling=None, classes=1000, classifier_activation="softmax", name="nasnet_large",
     data_format=None,
 ):
-    return _nasnet(
-        "nasnet_large", LARGE, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "nasnet_large", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _nasnet(spec, LARGE)
 
 
 NASNetMobile.__doc__ = _DOC.format(

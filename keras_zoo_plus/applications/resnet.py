@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet, model_table
+from keras_zoo_plus import imagenet
 from keras_zoo_plus.applications import _common
 
 BN_EPSILON = 1.001e-5
@@ -64,14 +64,7 @@ def apply_stem(x, *, data_format):
     return layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1_pool")(x)
 
 
-def _resnet(model, blocks, *, include_top, weights, input_tensor, input_shape, pooling,
-            classes, classifier_activation, name, data_format):
-    entry = model_table.get(model)
-    spec = _common.prepare(
-        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, data_format=data_format,
-    )
+def _resnet(spec, blocks):
     x = apply_stem(spec.inputs, data_format=spec.data_format)
     for stage, (filters, n) in enumerate(zip((64, 128, 256, 512), blocks), 2):
         x = apply_stack(
@@ -79,7 +72,7 @@ def _resnet(model, blocks, *, include_top, weights, input_tensor, input_shape, p
             data_format=spec.data_format, name=f"conv{stage}",
         )
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, entry, name=name)
+    return _common.finish(x, spec)
 
 
 _DOC = """Instantiate the {title} architecture.
@@ -116,11 +109,12 @@ def ResNet50(
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet50",
     data_format=None,
 ):
-    return _resnet(
-        "resnet50", (3, 4, 6, 3), include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "resnet50", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _resnet(spec, (3, 4, 6, 3))
 
 
 def ResNet101(
@@ -128,11 +122,12 @@ def ResNet101(
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet101",
     data_format=None,
 ):
-    return _resnet(
-        "resnet101", (3, 4, 23, 3), include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "resnet101", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _resnet(spec, (3, 4, 23, 3))
 
 
 def ResNet152(
@@ -140,11 +135,12 @@ def ResNet152(
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet152",
     data_format=None,
 ):
-    return _resnet(
-        "resnet152", (3, 8, 36, 3), include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "resnet152", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _resnet(spec, (3, 8, 36, 3))
 
 
 for _fn in (ResNet50, ResNet101, ResNet152):

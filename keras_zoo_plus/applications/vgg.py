@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet, model_table
+from keras_zoo_plus import imagenet
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 
@@ -19,14 +19,7 @@ def apply_vgg_block(x, filters, convs, *, data_format, name):
     return layers.MaxPooling2D(2, strides=2, data_format=data_format, name=f"{name}_pool")(x)
 
 
-def _vgg(model, convs_per_block, *, include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name, data_format):
-    entry = model_table.get(model)
-    spec = _common.prepare(
-        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, data_format=data_format,
-    )
+def _vgg(spec, convs_per_block):
     x = spec.inputs
     for b, (filters, convs) in enumerate(zip((64, 128, 256, 512, 512), convs_per_block), 1):
         x = apply_vgg_block(x, filters, convs, data_format=spec.data_format, name=f"block{b}")
@@ -39,7 +32,7 @@ def _vgg(model, convs_per_block, *, include_top, weights, input_tensor, input_sh
         x = _common.classifier(x, spec)
     else:
         x = _common.global_pool(x, spec)
-    return _common.finish(x, spec, entry, name=name)
+    return _common.finish(x, spec)
 
 
 _DOC = """Instantiate the {title} architecture.
@@ -82,11 +75,12 @@ def VGG16(
     pooling=None, classes=1000, classifier_activation="softmax", name="vgg16",
     data_format=None,
 ):
-    return _vgg(
-        "vgg16", (2, 2, 3, 3, 3), include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "vgg16", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _vgg(spec, (2, 2, 3, 3, 3))
 
 
 def VGG19(
@@ -94,11 +88,12 @@ def VGG19(
     pooling=None, classes=1000, classifier_activation="softmax", name="vgg19",
     data_format=None,
 ):
-    return _vgg(
-        "vgg19", (2, 2, 4, 4, 4), include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "vgg19", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _vgg(spec, (2, 2, 4, 4, 4))
 
 
 VGG16.__doc__ = _DOC.format(title="VGG16")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo_plus import imagenet, model_table
+from keras_zoo_plus import imagenet
 from keras_zoo_plus.applications import _common
 
 # Keras' BatchNormalization default; the official weights were trained with it.
@@ -70,14 +70,7 @@ def apply_middle_block(x, *, data_format, name):
     return layers.Add(name=f"{name}_add")([x, residual])
 
 
-def _xception(model, *, include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name, data_format):
-    entry = model_table.get(model)
-    spec = _common.prepare(
-        entry, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, data_format=data_format,
-    )
+def _xception(spec):
     df = spec.data_format
     x = apply_conv_bn(spec.inputs, 32, 3, strides=2, data_format=df, name="block1_conv1")
     x = layers.Activation("relu", name="block1_conv1_act")(x)
@@ -95,7 +88,7 @@ def _xception(model, *, include_top, weights, input_tensor, input_shape, pooling
     x = apply_sepconv_bn(x, 2048, data_format=df, name="block14_sepconv2")
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)
     x = _common.pooled_top(x, spec)
-    return _common.finish(x, spec, entry, name=name)
+    return _common.finish(x, spec)
 
 
 def Xception(
@@ -137,11 +130,12 @@ def Xception(
         >>> model.output_shape
         (None, 3, 3, 2048)
     """
-    return _xception(
-        "xception", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+    spec = _common.prepare(
+        "xception", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
+    return _xception(spec)
 
 
 preprocess_input = _common.make_preprocess_input("xception")
