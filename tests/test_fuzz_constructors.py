@@ -2,25 +2,37 @@
 registered constructor (``registry.all_models()``, so families added
 later are covered without editing this file).
 
-Each call either returns a model whose output shape is the documented one
-or raises ``ValueError``/``TypeError`` naming an argument it was given a
-bad value for; no other exception type (a backend error) escapes, and the
-global Keras state (image data format, floatx, backend) is unchanged.
+Each call either is accepted or raises ``ValueError``/``TypeError`` naming
+an argument it was given a bad value for; no other exception type (a
+backend error) escapes, and the global Keras state (image data format,
+floatx, backend) is unchanged.
 
-Builds use ``weights=None`` and the model's minimum input size; most
-examples break one or two arguments so that they fail in validation,
-before any layer is built. ``weights="imagenet"`` rules are checked by
-deterministic cases that fail before building.
+Validation is backend-independent and happens before any layer is built
+(DESIGN.md: constructor -> validate -> build), so examples do not build:
+``_common.prepare`` is wrapped to raise ``_Validated`` with the validated
+:class:`BuildSpec` once every argument has passed, and the test checks what
+validation hands to the builder (data format, shape, top, classes) and the
+one rule Keras applies when the model is finally assembled (``name``, on
+the same inputs, through ``keras.Model``). A few accepted examples per
+family (``REAL_BUILDS_*``, spread over the family's models smallest
+first, accepted examples with odd values preferred) are then built for
+real, ``weights=None`` at the model's minimum input size, and their output
+shape checked against the documented rule, so the builders stay fuzzed.
+``weights="imagenet"`` rules are checked by deterministic cases that fail
+before building.
 
 Profiles: the default runs ``FAST_EXAMPLES`` examples per model; the
-``slow`` variant runs ``SLOW_EXAMPLES`` with more valid builds.
+``slow`` variant runs ``SLOW_EXAMPLES`` with more valid draws and more
+real builds (``nox -s fuzz``: 150 examples).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import inspect
 import os
+from unittest import mock
 
 import keras
 import numpy as np
@@ -29,14 +41,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keras_zoo_plus import registry
+from keras_zoo_plus.applications import _common
 
 FAST_EXAMPLES = 20
-# The slow session fuzzes every model on each backend; valid draws build
-# full models. At 150 examples per model on TensorFlow this test took 22
-# minutes of worker time (11 of the slow session's 13 on TensorFlow, CI
-# 2026-11-29), so the default matrix runs 50 per model on every backend
-# and the deeper run has its own nox session, `nox -s fuzz`
-# (KERAS_ZOO_PLUS_FUZZ_EXAMPLES=150).
+# The slow session fuzzes every model on each backend. When every valid
+# draw built a full model, 150 examples per model on TensorFlow took 22
+# minutes of worker time (CI 2026-11-29); examples stop after validation
+# now, but the default matrix keeps 50 per model and the deeper run keeps
+# its own nox session, `nox -s fuzz` (KERAS_ZOO_PLUS_FUZZ_EXAMPLES=150).
 SLOW_EXAMPLES = os.environ.get("KERAS_ZOO_PLUS_FUZZ_EXAMPLES", "50")
 if not SLOW_EXAMPLES.isdigit() or int(SLOW_EXAMPLES) < 1:
     raise ValueError(
@@ -44,6 +56,11 @@ if not SLOW_EXAMPLES.isdigit() or int(SLOW_EXAMPLES) < 1:
         f"received {SLOW_EXAMPLES!r}."
     )
 SLOW_EXAMPLES = int(SLOW_EXAMPLES)
+# Accepted examples built for real, per family and backend: the cost that
+# remains. Spread over the family's models, smallest first (one builder
+# serves a family); the deeper `nox -s fuzz` run builds more.
+REAL_BUILDS_FAST = 1
+REAL_BUILDS_SLOW = max(3, SLOW_EXAMPLES // 16)
 COMMON = (
     "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
     "classifier_activation", "name", "data_format",
@@ -160,62 +177,181 @@ def _expected_output(kw, info, model):
     return out
 
 
-def _check_call(info, kw, weird):
+class _Validated(Exception):
+    """Raised instead of building once every argument passed validation."""
+
+    def __init__(self, spec):
+        super().__init__("validated")
+        self.spec = spec
+
+
+@contextlib.contextmanager
+def _stop_after_validation():
+    """Constructors validate through ``_common.prepare`` (family validators
+    run before it); its result ends the call instead of feeding a build."""
+    real = _common.prepare
+
+    def prepare(*args, **kwargs):
+        raise _Validated(real(*args, **kwargs))
+
+    with mock.patch.object(_common, "prepare", prepare):
+        yield
+
+
+def _assert_rejection(info, kw, weird, exc):
+    msg = str(exc)
+    assert weird, f"valid call {kw} raised {type(exc).__name__}: {msg}"
+    named = [a for a in weird if a in msg] or [
+        a for a in ("input_shape", "input_tensor") if a in msg and
+        {"input_shape", "input_tensor", "data_format"} & set(weird)
+    ]
+    assert named, f"{info.name}{kw}: message names none of {weird}: {msg}"
+
+
+def _check_spec(kw, info, spec):
+    """What validation hands to the builder follows the arguments."""
+    params = inspect.signature(info.constructor).parameters
+    df = kw.get("data_format") or keras.config.image_data_format()
+    assert spec.data_format == df, (kw, spec.data_format)
+    top = kw.get("include_top", params["include_top"].default)
+    assert spec.include_top is top, (kw, spec.include_top)
+    if top:
+        assert spec.classes == kw.get("classes", params["classes"].default), (kw, spec.classes)
+    shape = spec.input_shape
+    assert len(shape) == 3, (kw, shape)
+    spatial = shape[1:] if df == "channels_first" else shape[:2]
+    channels = shape[0] if df == "channels_first" else shape[2]
+    assert isinstance(channels, int) and channels > 0, (kw, shape)
+    assert all(d is None or d >= info.min_size for d in spatial), (kw, shape)
+    assert not (top and None in spatial), (kw, shape)
+    assert tuple(spec.inputs.shape[1:]) == shape or "input_tensor" in kw, (kw, spec.inputs.shape)
+
+
+def _check_name(kw, spec):
+    """The model's name is checked by Keras when ``_common.finish`` creates
+    the model; the same ``keras.Model`` call on the validated inputs."""
+    if "name" not in kw:
+        return
+    model = keras.Model(spec.model_inputs, spec.inputs, name=kw["name"])
+    if isinstance(kw["name"], str) and kw["name"]:
+        assert model.name == kw["name"]
+
+
+def _check_built(info, kw, model):
+    expected = _expected_output(kw, info, model)
+    assert model.output_shape == expected, (kw, model.output_shape, expected)
+    if "name" in kw and isinstance(kw["name"], str) and kw["name"]:
+        assert model.name == kw["name"]
+
+
+def _check_call(info, kw, weird, build):
+    """``build(kw, weird)`` says whether an accepted call is built for real."""
     state = _global_state()
     call_kw = {k: (v.make() if isinstance(v, _Input) else v) for k, v in kw.items()}
     try:
-        model = info.constructor(**call_kw)
+        with _stop_after_validation():
+            info.constructor(**call_kw)
+        pytest.fail(  # pragma: no cover
+            f"{info.name}{kw} returned a model without calling _common.prepare: "
+            "constructors validate through it before building (DESIGN.md)"
+        )
+    except _Validated as stop:
+        spec = stop.spec
     except (ValueError, TypeError) as exc:
-        msg = str(exc)
-        assert weird, f"valid call {kw} raised {type(exc).__name__}: {msg}"
-        named = [a for a in weird if a in msg] or [
-            a for a in ("input_shape", "input_tensor") if a in msg and
-            {"input_shape", "input_tensor", "data_format"} & set(weird)
-        ]
-        assert named, f"{info.name}{kw}: message names none of {weird}: {msg}"
+        _assert_rejection(info, kw, weird, exc)
         outcome = "rejected"
+        spec = None
     except Exception as exc:  # pragma: no cover - this is the failure we hunt
         pytest.fail(f"{info.name}{kw} raised {type(exc).__module__}.{type(exc).__name__}: {exc}")
-    else:
-        expected = _expected_output(kw, info, model)
-        assert model.output_shape == expected, (kw, model.output_shape, expected)
-        if "name" in kw and isinstance(kw["name"], str) and kw["name"]:
-            assert model.name == kw["name"]
-        outcome = "built"
+    if spec is not None:
+        _check_spec(kw, info, spec)
+        try:
+            _check_name(kw, spec)
+        except (ValueError, TypeError) as exc:
+            _assert_rejection(info, kw, weird, exc)
+            outcome = "rejected"
+        else:
+            outcome = "validated"
     assert _global_state() == state, f"{info.name}{kw} changed global Keras state"
+    if outcome == "validated" and build(kw, weird):
+        call_kw = {k: (v.make() if isinstance(v, _Input) else v) for k, v in kw.items()}
+        try:
+            model = info.constructor(**call_kw)
+        except Exception as exc:  # pragma: no cover - accepted, then failed to build
+            pytest.fail(f"{info.name}{kw} passed validation, then its build raised "
+                        f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
+        _check_built(info, kw, model)
+        assert _global_state() == state, f"{info.name}{kw} changed global Keras state"
+        outcome = "built"
     return outcome
 
 
-def _run(name, data, valid_weight):
+def real_builds(name, per_family):
+    """How many accepted examples of ``name`` are built for real: the
+    family's ``per_family`` builds dealt round-robin over its models,
+    smallest first, skipping big ones (``is_large``: same builder, several
+    times the build cost) where the family has others."""
+    family = registry.model_info(name).family
+    members = sorted(
+        (i for i in registry.all_models() if i.family == family), key=lambda i: (i.params, i.name)
+    )
+    members = [i for i in members if not i.is_large] or members
+    names = [i.name for i in members]
+    if name not in names:
+        return 0
+    return len(range(names.index(name), per_family, len(names)))
+
+
+def _run(name, data, valid_weight, build):
     info = registry.model_info(name)
     kw, weird = data.draw(_call(info, valid_weight), label="call")
-    outcome = _check_call(info, kw, weird)
+    outcome = _check_call(info, kw, weird, build)
     STATS[("calls", outcome)] += 1
     for arg in weird:
         STATS[(arg, outcome)] += 1
 
 
-def _fuzz(name, examples, valid_weight):
+def _fuzz(name, examples, valid_weight, builds):
+    """``examples`` hypothesis examples; of the accepted ones the first, then
+    ones with odd-but-accepted values (any accepted one in the second half
+    of the run), are built until ``builds`` are done."""
+    done, seen = [], []
+
+    def build(kw, weird):
+        if len(done) < builds and (not done or weird or len(seen) > examples // 2):
+            done.append(kw)
+            return True
+        return False
+
     @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(data=st.data())
     def run(data):
-        _run(name, data, valid_weight)
+        seen.append(1)
+        _run(name, data, valid_weight, build)
 
     run()
+    assert len(done) == builds, f"{name}: {len(done)} of {builds} real builds drawn"
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_constructor_fuzz(name):
-    # Building dominates the time: the biggest models get fewer examples.
-    big = registry.model_info(name).params > 50_000_000
-    _fuzz(name, FAST_EXAMPLES // 2 if big else FAST_EXAMPLES, valid_weight=30)
+    _fuzz(name, FAST_EXAMPLES, valid_weight=30, builds=real_builds(name, REAL_BUILDS_FAST))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_constructor_fuzz_slow(name):
-    _fuzz(name, SLOW_EXAMPLES, valid_weight=3)
+    _fuzz(name, SLOW_EXAMPLES, valid_weight=3, builds=real_builds(name, REAL_BUILDS_SLOW))
+
+
+def test_real_builds_cover_every_family():
+    for per_family in (REAL_BUILDS_FAST, REAL_BUILDS_SLOW):
+        by_family = collections.Counter()
+        for name in MODELS:
+            by_family[registry.model_info(name).family] += real_builds(name, per_family)
+        families = {registry.model_info(name).family for name in MODELS}
+        assert by_family == dict.fromkeys(families, per_family)
 
 
 # --------------------------------------------------------------------------
