@@ -18,6 +18,7 @@ from keras_zoo_plus import check, synthetic  # noqa: E402
 import cases as golden_cases  # noqa: E402
 
 CASES = golden_cases.CASES
+LOADER_CASES = golden_cases.LOADER_CASES
 SEED = golden_cases.SEED
 REL_TOL = 1e-5
 
@@ -49,9 +50,16 @@ def golden_arrays(structure, seed=SEED):
     return synthetic.synthesize(specs, seed)
 
 
+def legacy_entries(structure, arrays):
+    """``[(layer_name, [arrays]), ...]``: what ``weights.read_legacy_h5``
+    returns for the file ``write_legacy_h5(path, structure, arrays)``
+    writes, the input of ``weights.assign_legacy``."""
+    return [(name, list(layer_arrays)) for (name, _, _), layer_arrays in zip(structure, arrays)]
+
+
 def golden_input(case, data_format="channels_last"):
-    _, _, (h, w), batch, _ = CASES[case]
-    x = synthetic.synthetic_input((batch, h, w, 3), seed=SEED)
+    c = CASES[case]
+    x = synthetic.synthetic_input((c.batch, *c.size, 3), seed=SEED)
     return to_format(x, data_format)
 
 
@@ -113,7 +121,7 @@ def rel_error(actual, expected):
 
 
 def input_shape_for(case, data_format):
-    _, _, (h, w), _, _ = CASES[case]
+    h, w = CASES[case].size
     return (3, h, w) if data_format == "channels_first" else (h, w, 3)
 
 

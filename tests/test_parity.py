@@ -55,14 +55,14 @@ def _drop_weights_file():
 
 
 def _params(case):
-    marks = CASES[case][4]
+    marks = CASES[case].marks
     return pytest.param(case, marks=[getattr(pytest.mark, m) for m in marks], id=case)
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("case", [_params(c) for c in CASES])
 def test_oracle_parity(case, data_format, weights_dir):
-    ctor, kwargs, _, _, _ = CASES[case]
+    ctor, kwargs = CASES[case].ctor, CASES[case].kwargs
     expected, _ = load_golden(case)
     kw = dict(kwargs)
     kw.update(
@@ -75,12 +75,12 @@ def test_oracle_parity(case, data_format, weights_dir):
     model = getattr(applications, ctor)(**kw)
     x = golden_input(case, data_format)
     modes = [None]  # predict_on_batch on JAX and torch, eager on TF (helpers.run_model)
-    if (keras.backend.backend() == "jax" and "slow" not in CASES[case][4]
+    if (keras.backend.backend() == "jax" and "slow" not in CASES[case].marks
             and ctor in _DEPTHWISE_FAMILIES):
         # On JAX our depthwise op takes another formulation under jit than
         # eagerly (keras_zoo_plus.ops); check the eager one too where cheap.
         modes.append(False)
-    if keras.backend.backend() == "torch" and "slow" not in CASES[case][4]:
+    if keras.backend.backend() == "torch" and "slow" not in CASES[case].marks:
         # predict runs Conv -> BN -> ReLU fused (keras_zoo_plus.fusion); the
         # eager call with autograd runs the layers one by one: check both.
         modes.append(False)

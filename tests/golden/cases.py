@@ -1,50 +1,122 @@
-"""Oracle cases: one entry per (model, top/no-top) golden file.
+"""Oracle cases, derived from the model table: one golden file per case.
 
 Read by tests/golden/generate.py (tf_keras, Keras 2) and by the parity
 tests (our models, every backend). ``ctor`` is the constructor name in
 both ``tf_keras.applications`` and ``keras_zoo_plus.applications``.
+
+The rule (a model added to the table gets its cases without an edit here):
+
+* every table entry gives ``{name}_top`` (``include_top=True``, logits)
+  and ``{name}_notop`` (``include_top=False``, the last feature map);
+* input: one output stride above the entry's smallest legal size, and
+  non-square: H = ``min_size + 32``, W = H + 17. At ``min_size`` the last
+  stage may have 1 pixel (DenseNet, MobileNet, VGG, InceptionV3,
+  InceptionResNetV2 do); there its 3x3, 1x3 and 3x1 kernels see only
+  their centre tap and a flattening top cannot tell the order of
+  its inputs, so a spatial bug in a layer that exists only in the last
+  stage (InceptionV3's mixed9/mixed10 1x3 and 3x1 branches, VGG's Flatten
+  under channels_first) could not fail. 32 px more gives the last stage
+  at least 2x2 pixels (the oracle generator checks it for every case).
+  W differs from H so that a height/width swap in one data format changes
+  the output, and mostly odd where H is even (min_size 32: 64x81, then
+  32x41, 16x21, 8x11, 4x6 and 2x3 after the stride-2 stages of a
+  "same"-padded net), so both of TensorFlow's "same" padding cases
+  (symmetric, one pixel more at the end) are taken;
+* batch 2, or 1 for models over 50M parameters (``ModelInfo.is_large``):
+  they get the same checks, only at reduced cost;
+* the top cases use the same sizes: built with ``weights=None`` every top
+  accepts any size from ``min_size`` (VGG's flattening top included: it
+  sees a 2x2 map, so a flatten in the wrong order fails).
+
+:data:`EXTRA_CASES` adds the constructor variants the table does not list
+(MobileNet's ``alpha`` and ``depth_multiplier``).
+
+Imports only the model table, which imports no Keras: this module is
+loaded by the oracle process, which must not import Keras 3.
 """
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from keras_zoo_plus import model_table
 
 SEED = 1234
 
-# name: (ctor, kwargs for both sides, input (H, W), batch, marks)
-CASES = {
-    "vgg16_top": ("VGG16", {"include_top": True}, (224, 224), 2, ()),
-    "vgg16_notop": ("VGG16", {"include_top": False}, (64, 64), 2, ()),
-    "vgg19_top": ("VGG19", {"include_top": True}, (224, 224), 2, ()),
-    "vgg19_notop": ("VGG19", {"include_top": False}, (48, 64), 2, ()),
-    "resnet50_top": ("ResNet50", {"include_top": True}, (224, 224), 2, ()),
-    "resnet50_notop": ("ResNet50", {"include_top": False}, (64, 64), 2, ()),
-    "resnet101_top": ("ResNet101", {"include_top": True}, (224, 224), 1, ()),
-    "resnet101_notop": ("ResNet101", {"include_top": False}, (64, 96), 1, ()),
-    "resnet152_top": ("ResNet152", {"include_top": True}, (224, 224), 1, ()),
-    "resnet152_notop": ("ResNet152", {"include_top": False}, (64, 64), 1, ()),
-    "xception_top": ("Xception", {"include_top": True}, (299, 299), 1, ("slow",)),
-    "xception_notop": ("Xception", {"include_top": False}, (75, 96), 2, ()),
-    "inception_v3_top": ("InceptionV3", {"include_top": True}, (299, 299), 1, ("slow",)),
-    "inception_v3_notop": ("InceptionV3", {"include_top": False}, (107, 139), 2, ()),
-    "inception_resnet_v2_top": ("InceptionResNetV2", {"include_top": True}, (299, 299), 1, ("slow",)),
-    "inception_resnet_v2_notop": ("InceptionResNetV2", {"include_top": False}, (107, 139), 1, ()),
-    "mobilenet_100_top": ("MobileNet", {"alpha": 1.0, "include_top": True}, (224, 224), 1, ()),
-    "mobilenet_025_top": ("MobileNet", {"alpha": 0.25, "include_top": True}, (224, 224), 2, ()),
-    "mobilenet_050_notop": ("MobileNet", {"alpha": 0.5, "include_top": False}, (96, 96), 2, ()),
-    "mobilenet_075_notop": ("MobileNet", {"alpha": 0.75, "include_top": False}, (64, 80), 2, ()),
-    "mobilenet_050_dm2_top": (
-        "MobileNet", {"alpha": 0.5, "depth_multiplier": 2, "include_top": True}, (96, 96), 2, (),
-    ),
-    "densenet121_top": ("DenseNet121", {"include_top": True}, (224, 224), 1, ()),
-    "densenet121_notop": ("DenseNet121", {"include_top": False}, (64, 64), 2, ("slow",)),
-    "densenet169_top": ("DenseNet169", {"include_top": True}, (224, 224), 1, ("slow",)),
-    "densenet169_notop": ("DenseNet169", {"include_top": False}, (64, 64), 1, ("slow",)),
-    "densenet201_top": ("DenseNet201", {"include_top": True}, (224, 224), 1, ("slow",)),
-    "densenet201_notop": ("DenseNet201", {"include_top": False}, (64, 96), 1, ("slow",)),
-    "nasnet_mobile_top": ("NASNetMobile", {"include_top": True}, (224, 224), 1, ("slow",)),
-    "nasnet_mobile_notop": ("NASNetMobile", {"include_top": False}, (63, 72), 1, ()),
-    "nasnet_large_top": ("NASNetLarge", {"include_top": True}, (331, 331), 1, ("slow",)),
-    "nasnet_large_notop": ("NASNetLarge", {"include_top": False}, (64, 64), 1, ("slow",)),
-}
+#: Added to ``min_size`` for the height (one output stride; see above).
+HEIGHT_EXTRA = 32
+#: Width minus height.
+WIDTH_EXTRA = 17
+
+
+class Case(NamedTuple):
+    ctor: str  # constructor name, the same in tf_keras and keras_zoo_plus
+    kwargs: dict  # arguments for both sides (besides weights / input_shape)
+    size: tuple  # input (H, W)
+    batch: int
+    marks: tuple  # pytest mark names
+    model: str  # the model table entry
+
+
+#: Cases (by name) that stay marked slow after measurement; see
+#: tests/test_parity.py for the timings behind the choice.
+SLOW = frozenset()
+
+
+def _size(entry):
+    h = entry.min_size + HEIGHT_EXTRA
+    return (h, h + WIDTH_EXTRA)
+
+
+def _case(name, entry, kwargs):
+    size = _size(entry)
+    marks = ("slow",) if name in SLOW else ()
+    return name, Case(entry.constructor_name, kwargs, size, 1 if entry.is_large else 2,
+                      marks, entry.name)
+
+
+def _table_cases():
+    for entry in model_table.entries():
+        for top in (True, False):
+            suffix = "top" if top else "notop"
+            yield _case(f"{entry.name}_{suffix}", entry, {"include_top": top})
+
+
+def _extra_cases():
+    mobilenet = model_table.get("mobilenet")
+    for name, kwargs in (
+        ("mobilenet_025_top", {"alpha": 0.25, "include_top": True}),
+        ("mobilenet_050_notop", {"alpha": 0.5, "include_top": False}),
+        ("mobilenet_075_notop", {"alpha": 0.75, "include_top": False}),
+        ("mobilenet_050_dm2_top", {"alpha": 0.5, "depth_multiplier": 2, "include_top": True}),
+    ):
+        yield _case(name, mobilenet, kwargs)
+
+
+#: Constructor variants beyond the table's defaults.
+EXTRA_CASES = dict(_extra_cases())
+
+#: name -> :class:`Case`; a ``Case`` unpacks as
+#: ``ctor, kwargs, (H, W), batch, marks, model``.
+CASES = {**dict(_table_cases()), **EXTRA_CASES}
+
+
+def _loader_cases():
+    smallest = {}
+    for entry in model_table.entries():
+        best = smallest.get(entry.family)
+        if best is None or entry.params < best.params:
+            smallest[entry.family] = entry
+    return tuple(f"{smallest[f].name}_notop" for f in sorted(smallest))
+
+
+#: One case per family whose weights go through the public
+#: ``weights="<legacy .h5>"`` path in the parity tests (the no-top case of
+#: the family's smallest model); every other case gets the same arrays set
+#: in-process by ``keras_zoo_plus.weights.assign_legacy``.
+LOADER_CASES = _loader_cases()
 
 
 def input_shape_last(case):
-    _, _, (h, w), batch, _ = CASES[case]
-    return (batch, h, w, 3)
+    c = CASES[case]
+    return (c.batch, *c.size, 3)

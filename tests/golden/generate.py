@@ -10,6 +10,10 @@ synthetic input and stores:
   model (layer names, weight names, shapes), so tests can write a weights
   file in exactly the official layout without committing weights.
 
+The cases come from the model table (cases.py); with no CASE given every
+case is regenerated and golden files of cases that no longer exist are
+removed.
+
 Usage: python tests/golden/generate.py [CASE ...]
 """
 
@@ -38,9 +42,15 @@ def _load(name, path):
     return mod
 
 
-# Only NumPy modules: keep Keras 3 out of the oracle process.
+# Only NumPy and the model table (plain data, imports no Keras): keep
+# Keras 3 out of the oracle process. The package's __init__ imports lazily.
+sys.path.insert(0, str(ROOT))
+_before = set(sys.modules)
 synthetic = _load("zoo_synthetic", ROOT / "keras_zoo_plus" / "synthetic.py")
 cases = _load("zoo_cases", HERE / "cases.py")
+_keras3 = sorted(m for m in set(sys.modules) - _before if m == "keras" or m.startswith("keras."))
+if _keras3:
+    raise SystemExit(f"loading the cases imported Keras 3 ({_keras3[:3]}); it must not")
 
 
 def structure_of(model):
@@ -64,18 +74,23 @@ def structure_of(model):
 
 
 def generate(case):
-    ctor, kwargs, (h, w), batch, _ = cases.CASES[case]
+    c = cases.CASES[case]
+    (h, w), batch = c.size, c.batch
     tf_keras.backend.clear_session()
-    kw = dict(kwargs)
+    kw = dict(c.kwargs)
     kw.update(weights=None, input_shape=(h, w, 3))
     if kw.get("include_top", True):
         kw["classifier_activation"] = None
-    model = getattr(tf_keras.applications, ctor)(**kw)
+    model = getattr(tf_keras.applications, c.ctor)(**kw)
     synthetic.apply_synthetic_weights(model, seed=cases.SEED)
     x = synthetic.synthetic_input((batch, h, w, 3), seed=cases.SEED)
     y = model(x, training=False).numpy().astype("float32")
     if not np.all(np.isfinite(y)) or float(np.std(y)) < 1e-3:
         raise SystemExit(f"{case}: degenerate oracle output (std {np.std(y)})")
+    if y.ndim == 4 and min(y.shape[1:3]) < 2:
+        # cases.py: the last stage must keep at least 2x2 pixels.
+        raise SystemExit(f"{case}: last feature map {y.shape[1:3]} at input {(h, w)} "
+                         "is under 2x2; give the case a larger size in cases.py")
     np.savez_compressed(
         HERE / f"{case}.npz",
         output=y,
@@ -91,6 +106,11 @@ def main(argv):
         raise SystemExit(f"unknown cases: {unknown}")
     for name in names:
         generate(name)
+    if not argv:
+        for path in sorted(HERE.glob("*.npz")):
+            if path.stem not in cases.CASES:
+                path.unlink()
+                print(f"removed {path.name} (no such case)")
 
 
 if __name__ == "__main__":
