@@ -86,13 +86,90 @@ def installed_backends():
     return [b for b in BACKENDS if importlib.util.find_spec(BACKEND_MODULES[b]) is not None]
 
 
-def default_jobs(n_backends):
+def cpu_count():
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def default_jobs(n_backends, cpus=None):
     """Backend workers run at once: one per CPU core, at most one per backend.
 
     Building a model is mostly single-threaded Python, so on a 2-core machine
     two workers finish the matrix sooner than one.
     """
-    return max(1, min(n_backends, os.cpu_count() or 1))
+    cpus = cpu_count() if cpus is None else cpus
+    return max(1, min(n_backends, cpus))
+
+
+def worker_threads(cpus, jobs):
+    """Compute threads of each backend worker: ``max(1, cpus // jobs)``.
+
+    ``jobs`` workers run at once, so together they use at most ``cpus``
+    threads. Left to their defaults, every backend sizes its pools to all
+    cores, and three busy workers on 2 cores ran ResNet50's torch cell at
+    540 ms/image against 80 alone: threads that spin at a barrier while
+    their partners wait for a core.
+    """
+    return max(1, int(cpus) // max(1, int(jobs)))
+
+
+def thread_env(threads):
+    """Environment that caps every backend's thread pools at ``threads``.
+
+    Read when the native libraries load, so it is given to the worker
+    process at its start: OpenMP/MKL/OpenBLAS (torch, NumPy),
+    ``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS`` (TensorFlow) and
+    ``PJRT_NPROC``, the size of the XLA CPU client's compute pool (JAX; the
+    older ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false
+    intra_op_parallelism_threads=N`` leaves two pool threads busy on
+    jax 0.10). :func:`apply_threads` sets the runtimes' own knobs as well.
+    """
+    n = str(int(threads))
+    return {
+        "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n,
+        "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n, "PJRT_NPROC": n,
+    }
+
+
+def apply_threads(backend, threads):
+    """Inside a worker, before the first operation: cap ``backend``'s pools
+    and return the intra-op thread count the backend reports back."""
+    os.environ.update(thread_env(threads))
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # already started: only intra-op threads matter here
+            pass
+        return torch.get_num_threads()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        return tf.config.threading.get_intra_op_parallelism_threads()
+    # JAX has no runtime setter: PJRT_NPROC is read when its CPU client is
+    # created, on the first operation, after this.
+    return int(os.environ["PJRT_NPROC"])
+
+
+def quick_models():
+    """``--quick``: the smallest model (fewest parameters) of each family,
+    in registry order."""
+    from keras_zoo_plus import registry
+
+    infos = list(registry.all_models())
+    smallest = {}
+    for info in infos:
+        best = smallest.get(info.family)
+        if best is None or info.params < best.params:
+            smallest[info.family] = info
+    return [info.name for info in infos if smallest[info.family] is info]
 
 
 def default_size(info):
@@ -250,17 +327,24 @@ def run_inference(model, x, *, compiled=None):
 
 
 def worker(spec):
-    """Run every job of ``spec`` on the current backend (``KERAS_BACKEND``)."""
+    """Run every job of ``spec`` on the current backend (``KERAS_BACKEND``)
+    with ``spec["threads"]`` compute threads (None: the backend's default)."""
+    threads = spec.get("threads")
+    if threads:
+        # Before the backend loads (the parent sets these too).
+        os.environ.update(thread_env(threads))
     import keras
 
     from keras_zoo_plus import registry
 
     backend = keras.backend.backend()
+    if threads:
+        threads = apply_threads(backend, threads)
     planted = _perturbation(backend)
     env = {
         "backend": backend, "backend_version": _backend_version(backend),
         "keras": keras.__version__, "numpy": np.__version__,
-        "python": platform.python_version(),
+        "python": platform.python_version(), "threads": threads,
     }
     cells = []
     cache = {}
@@ -345,6 +429,8 @@ def _run_backend(backend, spec, tmpdir, progress, results):
         json.dump(spec, f)
     env = dict(os.environ, KERAS_BACKEND=backend)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if spec.get("threads"):
+        env.update(thread_env(spec["threads"]))
     # The worker must import this very copy of the package.
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (_package_root(), os.environ.get("PYTHONPATH")) if p
@@ -466,21 +552,31 @@ def compare(cells, tolerance):
 
 def run_check(
     model_names, backends, formats, *, tolerance=DEFAULT_TOLERANCE, size=None,
-    batch=DEFAULT_BATCH, seed=DEFAULT_SEED, repeat=1, jobs=None, progress=True,
+    batch=DEFAULT_BATCH, seed=DEFAULT_SEED, repeat=1, jobs=None, threads=None,
+    progress=True,
 ):
-    """Run the matrix and return the report dict (see :func:`build_report`)."""
+    """Run the matrix and return the report dict (see :func:`build_report`).
+
+    ``jobs`` workers run at once (default :func:`default_jobs`), each with
+    ``threads`` compute threads (default :func:`worker_threads` of the CPU
+    cores and ``jobs``).
+    """
     plan_jobs = plan(model_names, size=size)
+    cpus = cpu_count()
     if jobs is None:
-        jobs = default_jobs(len(backends))
+        jobs = default_jobs(len(backends), cpus)
+    jobs = max(1, min(jobs, len(backends)))
+    if threads is None:
+        threads = worker_threads(cpus, jobs)
     started = time.time()
     t0 = time.perf_counter()
     bar = _Progress(len(plan_jobs) * len(formats) * len(backends), enabled=progress)
     results = {}
     with tempfile.TemporaryDirectory(prefix="kzp-check-") as tmpdir:
         spec = {"jobs": plan_jobs, "formats": list(formats), "batch": batch, "seed": seed,
-                "repeat": repeat, "outdir": tmpdir}
+                "repeat": repeat, "outdir": tmpdir, "threads": threads}
         # Workers are independent processes; ``jobs`` of them run at once.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             # The slowest backend starts first so that it does not run alone
             # at the end while the other cores idle.
             order = sorted(backends, key=_SLOWEST_FIRST.index)
@@ -493,6 +589,7 @@ def run_check(
     return build_report(
         cells, failures, results, plan_jobs, backends, formats, tolerance=tolerance,
         batch=batch, seed=seed, started=started, wall_s=time.perf_counter() - t0,
+        jobs=jobs, threads=threads,
     )
 
 
@@ -517,15 +614,17 @@ def _ordered_cells(plan_jobs, backends, formats, results):
 
 
 def build_report(cells, failures, results, plan_jobs, backends, formats, *, tolerance,
-                 batch, seed, started, wall_s):
+                 batch, seed, started, wall_s, jobs=None, threads=None):
     """The JSON report, schema version 1.
 
     Top level: ``schema_version`` (int), ``tool`` ("keras-zoo-plus check"),
     ``version`` (package version), ``created`` (UTC ISO 8601), ``wall_s``,
-    ``passed`` (bool), ``tolerance``, ``seed``, ``batch``, ``models`` (names),
-    ``backends`` (names, in run order), ``formats``, ``environments``
-    (backend -> ``{backend, backend_version, keras, numpy, python}`` or
-    ``{backend, error}``), ``max_deviation`` (largest cell deviation or null),
+    ``passed`` (bool), ``tolerance``, ``seed``, ``batch``, ``jobs`` (workers
+    run at once), ``threads`` (compute threads given to each worker),
+    ``models`` (names), ``backends`` (names, in run order), ``formats``,
+    ``environments`` (backend -> ``{backend, backend_version, keras, numpy,
+    python, threads}``, ``threads`` being the count the backend reported
+    after the worker applied it, or ``{backend, error}``), ``max_deviation`` (largest cell deviation or null),
     ``failures`` (one line per failed cell) and ``cells``.
 
     Each cell: ``model``, ``backend``, ``data_format``, ``status`` ("ok",
@@ -556,6 +655,8 @@ def build_report(cells, failures, results, plan_jobs, backends, formats, *, tole
         "tolerance": tolerance,
         "seed": seed,
         "batch": batch,
+        "jobs": jobs,
+        "threads": threads,
         "models": [j["model"] for j in plan_jobs],
         "backends": list(backends),
         "formats": list(formats),

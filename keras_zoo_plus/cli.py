@@ -186,7 +186,12 @@ def _cmd_check(args):
             )
         if f not in formats:
             formats.append(f)
-    models = _resolve_models(args.models)
+    if args.quick and args.models:
+        raise UsageError(
+            "--quick picks the models itself (the smallest of each family); "
+            "use either --quick or --models"
+        )
+    models = check.quick_models() if args.quick else _resolve_models(args.models)
     try:
         check.plan(models, size=args.size)
     except ValueError as exc:
@@ -195,7 +200,7 @@ def _cmd_check(args):
     report = check.run_check(
         models, backends, formats, tolerance=args.tolerance, size=args.size,
         batch=args.batch, seed=args.seed, repeat=args.repeat, jobs=args.jobs,
-        progress=not args.quiet,
+        threads=args.threads, progress=not args.quiet,
     )
     print(check.render_text(report))
     if args.json:
@@ -242,6 +247,9 @@ def build_parser():
     )
     p.add_argument("--models", nargs="+", metavar="MODEL",
                    help="names or wildcards (default: every registered model)")
+    p.add_argument("--quick", action="store_true",
+                   help="only the smallest model (by parameters) of each family, every backend "
+                   "and format; not with --models")
     p.add_argument("--backends", nargs="+", metavar="BACKEND",
                    help=f"subset of {', '.join(check.BACKENDS)} (default: every installed one)")
     p.add_argument("--formats", nargs="+", metavar="FORMAT",
@@ -259,6 +267,8 @@ def build_parser():
                    help="timed forward passes per cell after the first (default 1)")
     p.add_argument("--jobs", type=_positive_int, default=None,
                    help="backend workers at once (default: min(CPU cores, backends))")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="compute threads per worker (default: max(1, CPU cores // jobs))")
     p.add_argument("--json", metavar="FILE", help="write the JSON report (schema_version 1)")
     p.add_argument("--markdown", metavar="FILE", help="write a markdown report")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -130,12 +130,17 @@ KNOWN = ", ".join(registry.list_models())
          "argument --tolerance: expected a positive number, got '0'"),
         (["check", "--models", "vgg16", "--size", "16"],
          "`--size` 16x16 is below the minimum input size of vgg16 (32x32)."),
+        (["check", "--quick", "--models", "vgg16"],
+         "--quick picks the models itself (the smallest of each family); "
+         "use either --quick or --models"),
+        (["check", "--threads", "0"],
+         "argument --threads: expected a positive integer, got '0'"),
         (["frobnicate"],
          "argument command: invalid choice: 'frobnicate' "
          "(choose from 'list', 'info', 'table', 'check', 'bench')"),
     ],
     ids=["info-model", "check-model", "table-model", "list-pattern", "check-pattern",
-         "backend", "format", "tolerance", "size", "command"],
+         "backend", "format", "tolerance", "size", "quick-models", "threads", "command"],
 )
 def test_bad_arguments(args, message, capsys):
     # In-process through cli.main (an interpreter start per case would cost
@@ -203,8 +208,8 @@ def test_backend_not_installed(tmp_path):
 
 TOP_KEYS = {
     "schema_version", "tool", "version", "created", "wall_s", "passed", "tolerance", "seed",
-    "batch", "models", "backends", "formats", "environments", "max_deviation", "failures",
-    "cells",
+    "batch", "jobs", "threads", "models", "backends", "formats", "environments",
+    "max_deviation", "failures", "cells",
 }
 CELL_KEYS = {
     "model", "backend", "data_format", "status", "input_shape", "include_top", "output_shape",
@@ -255,8 +260,12 @@ def test_check_json_schema(real_check):
     assert report["tolerance"] == check.DEFAULT_TOLERANCE
     assert set(report["environments"]) == {BACKEND}
     env = report["environments"][BACKEND]
-    assert set(env) == {"backend", "backend_version", "keras", "numpy", "python"}
+    assert set(env) == {"backend", "backend_version", "keras", "numpy", "python", "threads"}
     assert env["keras"] == keras.__version__
+    # One backend: one worker, given every core, and it ran with them.
+    assert report["jobs"] == 1
+    assert report["threads"] == check.worker_threads(check.cpu_count(), 1) == check.cpu_count()
+    assert env["threads"] == report["threads"]
     for cell in report["cells"]:
         assert set(cell) == CELL_KEYS
     # One reference cell per model.
@@ -270,12 +279,15 @@ def test_check_names_a_planted_discrepancy(tmp_path):
     path = tmp_path / "report.json"
     proc = run_cli(
         "check", "--models", "vgg16", "--backends", BACKEND, "--size", SMALL,
-        "--json", str(path),
+        "--json", str(path), "--threads", "1",
         **{check.PERTURB_ENV: f"{BACKEND}:vgg16:channels_first"},
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     report = json.loads(path.read_text())
     assert report["passed"] is False
+    # --threads reaches the worker, which reports what its backend applied.
+    assert report["threads"] == 1
+    assert report["environments"][BACKEND]["threads"] == 1
     status = {(c["backend"], c["data_format"]): c["status"] for c in report["cells"]}
     # Two cells and no majority: the channels_last cell cannot be cleared
     # either, but the perturbed cell is failed and named.
@@ -287,6 +299,79 @@ def test_check_names_a_planted_discrepancy(tmp_path):
     planted = [f for f in report["failures"] if f.startswith(f"vgg16 {BACKEND} channels_first: deviation ")]
     assert len(planted) == 1 and planted[0] in proc.stdout
     assert "FAILED:" in proc.stdout
+
+
+# --------------------------------------------------------------------------
+# check's worker scheduling and --quick, without subprocesses
+
+
+@pytest.mark.parametrize(
+    "cpus, jobs, threads",
+    [(1, 1, 1), (2, 1, 2), (2, 2, 1), (2, 3, 1), (4, 3, 1), (8, 3, 2), (16, 3, 5), (64, 3, 21)],
+)
+def test_worker_threads_share_the_cores(cpus, jobs, threads):
+    assert check.worker_threads(cpus, jobs) == threads
+    # Never more threads in all than cores, unless one each is already too many.
+    assert jobs * threads <= max(cpus, jobs)
+
+
+@pytest.mark.parametrize("backends, cpus, jobs", [(3, 1, 1), (3, 2, 2), (3, 16, 3), (1, 16, 1)])
+def test_default_jobs(backends, cpus, jobs):
+    assert check.default_jobs(backends, cpus) == jobs
+
+
+def test_thread_env_caps_every_backend():
+    env = check.thread_env(3)
+    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                "PJRT_NPROC"):
+        assert env[var] == "3"
+
+
+def test_quick_picks_the_smallest_model_of_each_family():
+    infos = registry.all_models()
+    quick = check.quick_models()
+    by_name = {i.name: i for i in infos}
+    families = {i.family for i in infos}
+    assert sorted(by_name[n].family for n in quick) == sorted(families)
+    for name in quick:
+        info = by_name[name]
+        assert info.params == min(i.params for i in infos if i.family == info.family)
+    # Registry order, so the report reads like the full one.
+    order = [i.name for i in infos]
+    assert quick == sorted(quick, key=order.index)
+    assert {"resnet50", "vgg16", "mobilenet", "nasnet_mobile", "densenet121"} <= set(quick)
+    assert not {"resnet101", "vgg19", "nasnet_large", "densenet201"} & set(quick)
+
+
+def test_quick_combines_with_the_other_options(monkeypatch, capsys):
+    from keras_zoo_plus import cli
+
+    seen = {}
+
+    def fake_run_check(models, backends, formats, **kwargs):
+        seen.update(models=models, backends=backends, formats=formats, **kwargs)
+        return check.build_report([], [], {}, [], backends, formats, tolerance=1e-4,
+                                  batch=2, seed=0, started=0.0, wall_s=0.0)
+
+    monkeypatch.setattr(check, "run_check", fake_run_check)
+    rc = cli.main(["check", "--quick", "--backends", BACKEND, "--formats", "channels_first",
+                   "--tolerance", "1e-3", "--jobs", "1", "--threads", "2", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    assert seen["models"] == check.quick_models()
+    assert seen["backends"] == [BACKEND]
+    assert seen["formats"] == ["channels_first"]
+    assert (seen["tolerance"], seen["jobs"], seen["threads"]) == (1e-3, 1, 2)
+
+
+def test_check_help_documents_quick_and_threads(capsys):
+    from keras_zoo_plus import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["check", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--quick" in out and "smallest model" in out
+    assert "--threads" in out
 
 
 # --------------------------------------------------------------------------
