@@ -21,8 +21,6 @@ import time
 import keras
 import numpy as np
 
-DEFAULT_MODELS = ("MobileNet", "Xception", "NASNetMobile", "ResNet50")
-
 
 class KerasRefused(Exception):
     """keras.applications cannot build the model on this backend/format."""
@@ -322,36 +320,9 @@ class UsageError(Exception):
     """Bad command-line arguments (exit status 2)."""
 
 
-def add_parser(sub):
-    """Register the ``bench`` subcommand on an argparse subparsers object."""
-    from keras_zoo_plus.cli import _positive_int
-
-    p = sub.add_parser(
-        "bench", help="speed of ours vs keras.applications on this backend",
-        description="Time our models against keras.applications on the current backend "
-        "(KERAS_BACKEND), same weights, alternating rounds in one process.",
-    )
-    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
-                   help=f"constructor names or 'all' (default: {' '.join(DEFAULT_MODELS)})")
-    p.add_argument("--batch", type=_positive_int, default=16, help="images per step (default 16)")
-    p.add_argument("--size", type=_positive_int, default=224,
-                   help="input height and width (default 224)")
-    p.add_argument("--train", action="store_true", help="time an SGD training step")
-    p.add_argument("--rounds", type=_positive_int, default=5,
-                   help="timed rounds after a warm-up (default 5)")
-    p.add_argument(
-        "--data-format", default="channels_last", choices=["channels_last", "channels_first"],
-        help="data format of our model (keras.applications runs channels_last)",
-    )
-    p.add_argument("--plot", metavar="FILE.png", help="bar chart of img/s (needs matplotlib)")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--sgemm", action="store_true", help="also print numpy's sgemm peak")
-    p.set_defaults(func=main)
-    return p
-
-
 def main(args):
-    """Entry point of ``keras-zoo-plus bench`` (parsed ``args``)."""
+    """Entry point of ``keras-zoo-plus bench``: ``args`` as parsed by
+    :mod:`keras_zoo_plus.cli`, which defines the subcommand's options."""
     import json
     import sys
 

@@ -87,11 +87,19 @@ def _cmd_info(args):
     print(f"top-1 / top-5: {acc(info.top1)} / {acc(info.top5)} (published, official weights)")
     if info.stages:
         print(f"stages:        {', '.join(name for name, _ in info.stages)}")
+    for level in info.feature_levels:
+        print(f"feature {level.name}:    {level.layer} (stride {level.stride}, "
+              f"{level.channels} channels)")
     files = info.weight_files()
     if not files:
         print("weights:       no official weight file")
     for kind, wf in files.items():
         print(f"weights {kind:5s}: {wf.fname} (md5 {wf.md5 or 'unpublished'})")
+    variants = {wf.variant for wf in info.weights} - {()}
+    if len(variants) > 1:
+        args_text = ", ".join(k for k, _ in next(iter(variants)))
+        print(f"weights:       {len(info.weights)} official files, one per include_top and "
+              f"({args_text}); the ones above are the default's")
     return 0
 
 
@@ -274,10 +282,44 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_check)
 
+    _add_bench_parser(sub)
+    return parser
+
+
+BENCH_DEFAULT_MODELS = ("MobileNet", "Xception", "NASNetMobile", "ResNet50")
+
+
+def _add_bench_parser(sub):
+    """The ``bench`` subcommand; :mod:`keras_zoo_plus.bench` (which imports
+    Keras) is imported only when it runs."""
+    p = sub.add_parser(
+        "bench", help="speed of ours vs keras.applications on this backend",
+        description="Time our models against keras.applications on the current backend "
+        "(KERAS_BACKEND), same weights, alternating rounds in one process.",
+    )
+    p.add_argument("--models", nargs="+", default=list(BENCH_DEFAULT_MODELS), metavar="MODEL",
+                   help=f"constructor names or 'all' (default: {' '.join(BENCH_DEFAULT_MODELS)})")
+    p.add_argument("--batch", type=_positive_int, default=16, help="images per step (default 16)")
+    p.add_argument("--size", type=_positive_int, default=224,
+                   help="input height and width (default 224)")
+    p.add_argument("--train", action="store_true", help="time an SGD training step")
+    p.add_argument("--rounds", type=_positive_int, default=5,
+                   help="timed rounds after a warm-up (default 5)")
+    p.add_argument(
+        "--data-format", default="channels_last", choices=["channels_last", "channels_first"],
+        help="data format of our model (keras.applications runs channels_last)",
+    )
+    p.add_argument("--plot", metavar="FILE.png", help="bar chart of img/s (needs matplotlib)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--sgemm", action="store_true", help="also print numpy's sgemm peak")
+    p.set_defaults(func=_cmd_bench)
+    return p
+
+
+def _cmd_bench(args):
     from keras_zoo_plus import bench
 
-    bench.add_parser(sub)
-    return parser
+    return bench.main(args)
 
 
 def main(argv=None):
