@@ -4,6 +4,7 @@ tops, pooling, input tensors, and every documented argument error."""
 import keras
 import numpy as np
 import pytest
+import zoo_builds
 
 import keras_zoo_plus as kzp
 from keras_zoo_plus.applications import (
@@ -19,6 +20,27 @@ from keras_zoo_plus.applications import (
 from helpers import run_model
 
 SMALL = {"channels_last": (32, 48, 3), "channels_first": (3, 32, 48)}
+SMALL_HW = (32, 48)
+
+
+def _count_at_default_size(info):
+    """``count_params()`` of ``info``'s model with its top at the default
+    input size. Big models (``is_large``) are built at the reduced test size:
+    only VGG's fc1 depends on the input size (its input is the flattened
+    7x7x512 feature map at 224 pixels, 1x1x512 at 32), the rest is
+    counted as built. The default input shape is the validated one."""
+    ctor = info.constructor
+    spec = zoo_builds.validated(ctor, weights=None)
+    assert spec.input_shape == (info.default_size, info.default_size, 3)
+    if not info.is_large:
+        return ctor(weights=None).count_params()
+    model = zoo_builds.build(info.name, include_top=True)
+    count = model.count_params()
+    if info.family == "vgg":
+        side = zoo_builds.size(info) // 32
+        assert model.get_layer("fc1").kernel.shape == (side * side * 512, 4096)
+        count += ((info.default_size // 32) ** 2 - side * side) * 512 * 4096
+    return count
 
 
 @pytest.mark.parametrize(
@@ -26,14 +48,14 @@ SMALL = {"channels_last": (32, 48, 3), "channels_first": (3, 32, 48)}
     [(VGG16, 138_357_544), (VGG19, 143_667_240), (ResNet50, 25_636_712)],
 )
 def test_seed_table_parameter_counts(ctor, params):
-    assert ctor(weights=None).count_params() == params
+    assert _count_at_default_size(kzp.model_info(ctor.__name__)) == params
     assert kzp.model_info(ctor.__name__).params == params
 
 
 @pytest.mark.parametrize("ctor, params", [(ResNet101, 44_707_176), (ResNet152, 60_419_944)])
 def test_deeper_resnet_parameter_counts(ctor, params):
     # keras.applications' published counts for the same architectures.
-    assert ctor(weights=None).count_params() == params
+    assert _count_at_default_size(kzp.model_info(ctor.__name__)) == params
 
 
 @pytest.mark.parametrize(
@@ -41,10 +63,8 @@ def test_deeper_resnet_parameter_counts(ctor, params):
 )
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])
 def test_no_top_output_shapes(ctor, channels, spatial, pooling, data_format):
-    model = ctor(
-        weights=None, include_top=False, pooling=pooling,
-        input_shape=SMALL[data_format], data_format=data_format,
-    )
+    # Shared with test_pooling_matches_manual_reduction (one build per worker).
+    model = zoo_builds.build(ctor.__name__, pooling=pooling, size=SMALL_HW, data_format=data_format)
     if pooling is None:
         expected = (None, channels, *spatial) if data_format == "channels_first" else (
             None, *spatial, channels)
@@ -56,19 +76,18 @@ def test_no_top_output_shapes(ctor, channels, spatial, pooling, data_format):
 
 
 def test_pooling_matches_manual_reduction(data_format):
-    base = ResNet50(weights=None, include_top=False, input_shape=SMALL[data_format],
-                    data_format=data_format)
-    avg = ResNet50(weights=None, include_top=False, pooling="avg",
-                   input_shape=SMALL[data_format], data_format=data_format)
-    mx = ResNet50(weights=None, include_top=False, pooling="max",
-                  input_shape=SMALL[data_format], data_format=data_format)
-    avg.set_weights(base.get_weights())
-    mx.set_weights(base.get_weights())
-    x = np.random.default_rng(0).normal(size=(2, *SMALL[data_format])).astype("float32")
-    fmap = run_model(base, x)
-    axes = (2, 3) if data_format == "channels_first" else (1, 2)
-    np.testing.assert_allclose(run_model(avg, x), fmap.mean(axis=axes), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(run_model(mx, x), fmap.max(axis=axes), rtol=1e-6, atol=1e-6)
+    base, avg, mx = (
+        zoo_builds.build("resnet50", pooling=p, size=SMALL_HW, data_format=data_format)
+        for p in (None, "avg", "max")
+    )
+    with zoo_builds.borrowed(avg, weights=True), zoo_builds.borrowed(mx, weights=True):
+        avg.set_weights(base.get_weights())
+        mx.set_weights(base.get_weights())
+        x = np.random.default_rng(0).normal(size=(2, *SMALL[data_format])).astype("float32")
+        fmap = run_model(base, x)
+        axes = (2, 3) if data_format == "channels_first" else (1, 2)
+        np.testing.assert_allclose(run_model(avg, x), fmap.mean(axis=axes), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(run_model(mx, x), fmap.max(axis=axes), rtol=1e-6, atol=1e-6)
 
 
 def test_classes_and_classifier_activation():
@@ -109,8 +128,10 @@ def test_dynamic_spatial_size_without_top(data_format):
 
 
 def test_layer_names_are_deterministic():
-    a = ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
-    b = ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
+    # One build shared with other tests (built whenever this worker first
+    # needed it), one new: names must not depend on what was built between.
+    a = zoo_builds.build("resnet50")  # no top, 32x32
+    b = zoo_builds.fresh("resnet50")
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers]
     assert a.layers[1].name == "conv1_pad"
 

@@ -10,6 +10,7 @@ import re
 import keras
 import numpy as np
 import pytest
+import zoo_builds
 
 from keras_zoo_plus import applications, imagenet, layers, registry
 from keras_zoo_plus.applications import inception_resnet_v2, inception_v3, xception
@@ -38,8 +39,13 @@ def _shape(h, w, data_format):
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
 def top_model(request):
+    """The model with its top at the default size; a big one
+    (InceptionResNetV2) at the reduced size, same layers and parameters
+    (global pooling before the top)."""
     family = request.param
-    return family, _ctor(family)(weights=None, data_format="channels_last")
+    big = registry.model_info(family).is_large
+    size = None if big else zoo_builds.DEFAULT
+    return family, zoo_builds.build(family, include_top=True, size=size)
 
 
 def test_param_count_with_top(top_model):
@@ -47,7 +53,10 @@ def test_param_count_with_top(top_model):
     assert model.count_params() == FAMILIES[family][2]
     assert registry.model_info(family).params == FAMILIES[family][2]
     assert model.output_shape == (None, 1000)
-    assert model.input_shape == (None, 299, 299, 3)
+    spec = zoo_builds.validated(_ctor(family), weights=None, data_format="channels_last")
+    assert spec.input_shape == (299, 299, 3)
+    if not registry.model_info(family).is_large:
+        assert model.input_shape == (None, 299, 299, 3)
 
 
 def _assert_stage_coverage(family, model):

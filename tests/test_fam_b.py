@@ -8,6 +8,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import zoo_builds
 
 import keras_zoo_plus
 from keras_zoo_plus import layers as zoo_layers
@@ -21,22 +22,14 @@ from keras_zoo_plus.applications import (
 )
 from keras_zoo_plus.registry import model_info
 
-_built = {}
-
-
-def _model(key, ctor, **kwargs):
-    """Build once per session: construction dominates these tests' time."""
-    if key not in _built:
-        _built[key] = ctor(weights=None, **kwargs)
-    return _built[key]
-
 
 def mobilenet_full():
-    return _model("mobilenet", MobileNet)
+    """Built once per worker: construction dominates these tests' time."""
+    return zoo_builds.build("mobilenet", include_top=True, size=zoo_builds.DEFAULT)
 
 
 def densenet121_full():
-    return _model("densenet121", DenseNet121)
+    return zoo_builds.build("densenet121", include_top=True, size=zoo_builds.DEFAULT)
 
 
 # --------------------------------------------------------------------------

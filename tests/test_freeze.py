@@ -12,6 +12,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import zoo_builds
 
 import keras_zoo_plus as kzp
 from keras_zoo_plus import layers as zoo_layers
@@ -22,14 +23,6 @@ from helpers import run_model
 # `keras_zoo_plus.freeze` is the function; the module is reached by name.
 freeze_module = importlib.import_module("keras_zoo_plus.freeze")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# Deep or big feature extractors are marked slow: published depth >= 300
-# (DenseNet169/201, InceptionResNetV2, NASNetLarge), or, where the table has
-# no depth, > 40M params (ResNet101/152). VGG's 138M params are mostly its
-# fully connected top, which these no-top tests do not build.
-def is_heavy(info):
-    if info.depth is not None:
-        return info.depth >= 300
-    return info.params > 40_000_000
 
 
 def mini_base(name="mini"):
@@ -190,6 +183,25 @@ def test_unfreeze_keeps_batchnorm_frozen_in_inference_mode_while_training():
             assert not np.array_equal(after[key], value), key
 
 
+def test_borrowed_shared_build_is_given_back_unchanged():
+    """zoo_builds.borrowed, which the tests sharing one build per worker
+    rely on: trainable flags (nested ones too) and every variable, BN
+    statistics included, are as before once the block ends."""
+    model, base = classifier()
+    kzp.freeze(model, up_to="conv_dw_1_bn")
+    flags = {la.name: la.trainable for la in zoo_builds._leaves(model)}
+    before = snapshot(model)
+    with zoo_builds.borrowed(model, weights=True):
+        kzp.unfreeze(model, batchnorm=True)
+        train(model)
+        assert not np.array_equal(snapshot(model)[("head", leaf(model, "head").kernel.path)],
+                                  before[("head", leaf(model, "head").kernel.path)])
+        base.trainable = False
+    assert {la.name: la.trainable for la in zoo_builds._leaves(model)} == flags
+    for key, value in snapshot(model).items():
+        np.testing.assert_array_equal(value, before[key], err_msg=str(key))
+
+
 # --------------------------------------------------------------------------
 # Stages of every registered family
 # --------------------------------------------------------------------------
@@ -197,7 +209,7 @@ def test_unfreeze_keeps_batchnorm_frozen_in_inference_mode_while_training():
 
 def _zoo_cases():
     return [
-        pytest.param(i.name, id=i.name, marks=(pytest.mark.slow,) if is_heavy(i) else ())
+        pytest.param(i.name, id=i.name, marks=(pytest.mark.slow,) if zoo_builds.is_heavy(i) else ())
         for i in registry.all_models()
         if i.stages
     ]
@@ -220,42 +232,46 @@ def _expected_last_stage(model, info):
 @pytest.mark.parametrize("name", _zoo_cases())
 def test_unfreeze_one_stage_touches_exactly_the_last_stage(name):
     info = kzp.model_info(name)
-    size = info.min_size
-    base = info.constructor(weights=None, include_top=False, input_shape=(size, size, 3))
-    expected = _expected_last_stage(base, info)
-    assert any(leaf(base, n).weights for n in expected), "the last stage has weights"
-    model = keras.Sequential([base, keras.layers.Dense(2, name="new_head")])
-    kzp.freeze(model)
-    assert kzp.unfreeze(model, stages=1) == expected
-    trainable = {la.name for la, p in freeze_module._walk(model) if la.weights and freeze_module._effectively_trainable(la, p)}
-    assert trainable == {n for n in expected if leaf(base, n).weights}
-    summary = kzp.trainable_summary(model)
-    assert summary.family == info.name
-    assert summary.trainable_params == sum(
-        int(np.prod(v.shape)) for n in expected for v in leaf(base, n).trainable_weights
-    )
-    assert summary.trainable_params + summary.non_trainable_params == model.count_params()
+    # The no-top build test_saving's round trip also uses (one per worker);
+    # every layer's trainable flag is put back after the test.
+    base = zoo_builds.build(name)
+    with zoo_builds.borrowed(base):
+        expected = _expected_last_stage(base, info)
+        assert any(leaf(base, n).weights for n in expected), "the last stage has weights"
+        model = keras.Sequential([base, keras.layers.Dense(2, name="new_head")])
+        kzp.freeze(model)
+        assert kzp.unfreeze(model, stages=1) == expected
+        trainable = {la.name for la, p in freeze_module._walk(model) if la.weights and freeze_module._effectively_trainable(la, p)}
+        assert trainable == {n for n in expected if leaf(base, n).weights}
+        summary = kzp.trainable_summary(model)
+        assert summary.family == info.name
+        assert summary.trainable_params == sum(
+            int(np.prod(v.shape)) for n in expected for v in leaf(base, n).trainable_weights
+        )
+        assert summary.trainable_params + summary.non_trainable_params == model.count_params()
 
 
 def test_stage_rule_by_layer_names_when_the_model_is_renamed():
-    base = kzp.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-    renamed = keras.Model(base.inputs, base.outputs, name="my_features")
-    info, _, _ = freeze_module.find_stages(renamed)
-    assert info.stages == kzp.model_info("vgg16").stages
-    kzp.freeze(renamed)
-    assert kzp.unfreeze(renamed, stages=2) == [
-        la.name for la in base.layers if la.name.startswith(("block4_", "block5_"))
-    ]
-    with pytest.raises(ValueError, match=r"`stages` must be between 1 and 5 for vgg\d+ \(stages block1, block2, block3, block4, block5\). Received: stages=6"):
-        kzp.unfreeze(renamed, stages=6)
+    base = zoo_builds.build("vgg16")  # no top, 32x32
+    with zoo_builds.borrowed(base):
+        renamed = keras.Model(base.inputs, base.outputs, name="my_features")
+        info, _, _ = freeze_module.find_stages(renamed)
+        assert info.stages == kzp.model_info("vgg16").stages
+        kzp.freeze(renamed)
+        assert kzp.unfreeze(renamed, stages=2) == [
+            la.name for la in base.layers if la.name.startswith(("block4_", "block5_"))
+        ]
+        with pytest.raises(ValueError, match=r"`stages` must be between 1 and 5 for vgg\d+ \(stages block1, block2, block3, block4, block5\). Received: stages=6"):
+            kzp.unfreeze(renamed, stages=6)
 
 
 def test_trainable_summary_table():
-    base = kzp.applications.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
-    model = keras.Sequential([base, keras.layers.Dense(2, name="new_head")])
-    kzp.freeze(base)
-    kzp.unfreeze(model, stages=1)
-    summary = kzp.trainable_summary(model)
+    base = zoo_builds.build("resnet50")  # no top, 32x32
+    with zoo_builds.borrowed(base):
+        model = keras.Sequential([base, keras.layers.Dense(2, name="new_head")])
+        kzp.freeze(base)
+        kzp.unfreeze(model, stages=1)
+        summary = kzp.trainable_summary(model)
     assert summary.non_trainable_params + summary.trainable_params == model.count_params()
     assert "new_head" in summary.trainable_layers and "conv5_block3_3_conv" in summary.trainable_layers
     assert "conv5_block3_3_bn" in summary.frozen_layers and "conv4_block6_3_conv" in summary.frozen_layers

@@ -9,8 +9,9 @@ floatx, backend) is unchanged.
 
 Validation is backend-independent and happens before any layer is built
 (DESIGN.md: constructor -> validate -> build), so examples do not build:
-``_common.prepare`` is wrapped to raise ``_Validated`` with the validated
-:class:`BuildSpec` once every argument has passed, and the test checks what
+``_common.prepare`` is wrapped (``zoo_builds.stop_after_validation``) to
+raise the validated :class:`BuildSpec` once every argument has passed
+instead of building, and the test checks what
 validation hands to the builder (data format, shape, top, classes) and the
 one rule Keras applies when the model is finally assembled (``name``, on
 the same inputs, through ``keras.Model``). A few accepted examples per
@@ -29,19 +30,17 @@ real builds (``nox -s fuzz``: 150 examples).
 from __future__ import annotations
 
 import collections
-import contextlib
 import inspect
 import os
-from unittest import mock
 
 import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from zoo_builds import Validated, stop_after_validation
 
 from keras_zoo_plus import registry
-from keras_zoo_plus.applications import _common
 
 FAST_EXAMPLES = 20
 # The slow session fuzzes every model on each backend. When every valid
@@ -177,27 +176,6 @@ def _expected_output(kw, info, model):
     return out
 
 
-class _Validated(Exception):
-    """Raised instead of building once every argument passed validation."""
-
-    def __init__(self, spec):
-        super().__init__("validated")
-        self.spec = spec
-
-
-@contextlib.contextmanager
-def _stop_after_validation():
-    """Constructors validate through ``_common.prepare`` (family validators
-    run before it); its result ends the call instead of feeding a build."""
-    real = _common.prepare
-
-    def prepare(*args, **kwargs):
-        raise _Validated(real(*args, **kwargs))
-
-    with mock.patch.object(_common, "prepare", prepare):
-        yield
-
-
 def _assert_rejection(info, kw, weird, exc):
     msg = str(exc)
     assert weird, f"valid call {kw} raised {type(exc).__name__}: {msg}"
@@ -249,13 +227,13 @@ def _check_call(info, kw, weird, build):
     state = _global_state()
     call_kw = {k: (v.make() if isinstance(v, _Input) else v) for k, v in kw.items()}
     try:
-        with _stop_after_validation():
+        with stop_after_validation():
             info.constructor(**call_kw)
         pytest.fail(  # pragma: no cover
             f"{info.name}{kw} returned a model without calling _common.prepare: "
             "constructors validate through it before building (DESIGN.md)"
         )
-    except _Validated as stop:
+    except Validated as stop:
         spec = stop.spec
     except (ValueError, TypeError) as exc:
         _assert_rejection(info, kw, weird, exc)

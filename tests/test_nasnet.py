@@ -6,6 +6,7 @@ import re
 import keras
 import numpy as np
 import pytest
+import zoo_builds
 
 from keras_zoo_plus import registry, synthetic
 from keras_zoo_plus.applications import NASNetLarge, NASNetMobile, nasnet
@@ -15,13 +16,13 @@ from helpers import load_golden, to_format
 
 @pytest.fixture(scope="module")
 def mobile():
-    return NASNetMobile(weights=None)
+    return zoo_builds.build("nasnet_mobile", include_top=True, size=zoo_builds.DEFAULT)
 
 
 @pytest.fixture(scope="module")
 def large():
     # No top and a small input: the stages are the same, the build cheaper.
-    return NASNetLarge(weights=None, include_top=False, input_shape=(32, 32, 3), pooling="avg")
+    return zoo_builds.build("nasnet_large", pooling="avg")  # 32x32
 
 
 def test_param_counts_mobile(mobile):
@@ -32,12 +33,15 @@ def test_param_counts_mobile(mobile):
 
 @pytest.mark.slow
 def test_param_counts_large():
-    # keras.io applications table (88.9M); exact figure from Keras.
-    model = NASNetLarge(weights=None)
+    # keras.io applications table (88.9M); exact figure from Keras. A big
+    # model, checked at the reduced size: global pooling before the top, so
+    # the count does not depend on it; the default input shape is the
+    # validated one.
+    model = zoo_builds.build("nasnet_large", include_top=True)  # 32x32
     assert model.count_params() == 88_949_818
     assert registry.model_info("NASNetLarge").params == model.count_params()
     assert model.name == "nasnet_large"
-    assert model.input_shape == (None, 331, 331, 3)
+    assert zoo_builds.validated(NASNetLarge, weights=None).input_shape == (331, 331, 3)
 
 
 def test_defaults_and_registry(mobile, large):
@@ -82,7 +86,7 @@ def test_cells_in_network_order():
 
 
 def test_every_layer_has_an_explicit_name():
-    model = NASNetMobile(weights=None, include_top=False, input_shape=(32, 32, 3))
+    model = zoo_builds.build("nasnet_mobile")  # no top, 32x32
     auto = re.compile(r"^(activation|add|concatenate|zero_padding2d|cropping2d|conv2d|"
                       r"separable_conv2d|batch_normalization|global_\w+)(_\d+)?$")
     assert [layer.name for layer in model.layers if auto.match(layer.name)] == []
@@ -176,7 +180,7 @@ def test_channels_first_is_the_transpose_of_channels_last():
 
 @pytest.mark.parametrize("pooling, shape", [("avg", (None, 1056)), ("max", (None, 1056))])
 def test_pooling(pooling, shape):
-    model = NASNetMobile(weights=None, include_top=False, input_shape=(32, 32, 3), pooling=pooling)
+    model = zoo_builds.build("nasnet_mobile", pooling=pooling)  # 32x32
     assert model.output_shape == shape
 
 

@@ -20,6 +20,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+import zoo_builds
 
 import keras_zoo_plus
 from keras_zoo_plus import fusion, registry, synthetic
@@ -221,20 +222,10 @@ def test_load_model_rejects_non_dict_custom_objects():
 # .keras round trips of every zoo constructor
 # --------------------------------------------------------------------------
 
-# Deep or big feature extractors are marked slow: published depth >= 300
-# (DenseNet169/201, InceptionResNetV2, NASNetLarge), or, where the table has
-# no depth, > 40M params (ResNet101/152). VGG's 138M params are mostly its
-# fully connected top, which these no-top tests do not build.
-def is_heavy(info):
-    if info.depth is not None:
-        return info.depth >= 300
-    return info.params > 40_000_000
-
-
 def _zoo_cases():
     out = []
     for info in registry.all_models():
-        marks = (pytest.mark.slow,) if is_heavy(info) else ()
+        marks = (pytest.mark.slow,) if zoo_builds.is_heavy(info) else ()
         out.append(pytest.param(info.name, marks=marks, id=info.name))
     return out
 
@@ -242,13 +233,16 @@ def _zoo_cases():
 @pytest.mark.parametrize("name", _zoo_cases())
 def test_zoo_model_round_trips_through_keras_file(name, tmp_path):
     info = keras_zoo_plus.model_info(name)
-    size = info.min_size
-    model = info.constructor(weights=None, include_top=False, input_shape=(size, size, 3))
-    synthetic.apply_synthetic_weights(model, seed=3)
-    x = synthetic.synthetic_input((1, size, size, 3), seed=3)
-    expected = run_model(model, x)
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
+    size = zoo_builds.size(info)
+    # The no-top build test_freeze's stage test also uses (one per worker);
+    # its weights are put back after the test.
+    model = zoo_builds.build(name)
+    with zoo_builds.borrowed(model, weights=True):
+        synthetic.apply_synthetic_weights(model, seed=3)
+        x = synthetic.synthetic_input((1, size, size, 3), seed=3)
+        expected = run_model(model, x)
+        path = tmp_path / f"{name}.keras"
+        model.save(path)
     # A fresh interpreter would only need `import keras_zoo_plus`; here the
     # registration is already done, and no custom_objects are passed.
     loaded = keras.models.load_model(path)
