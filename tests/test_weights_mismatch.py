@@ -69,7 +69,7 @@ def test_mismatched_file_raises_and_model_is_untouched(case, tmp_path):
     model = tiny_models.tiny(include_top=(target == "top"))
     before = tiny_models.weights_of(model)
     with pytest.raises(ValueError) as info:
-        weights.load_weights(model, path, include_top=(target == "top"))
+        weights.load_weights(model, path)
     assert re.search(CASES[case], str(info.value)), str(info.value)
     assert "Nothing was loaded" in str(info.value)
     unchanged(model, before)
@@ -79,7 +79,7 @@ def test_mismatched_file_raises_and_model_is_untouched(case, tmp_path):
 def test_matching_file_loads_in_every_format(fmt, tmp_path):
     path = _source("notop", tmp_path, fmt)
     model = tiny_models.tiny(include_top=False)
-    weights.load_weights(model, path, include_top=False)
+    weights.load_weights(model, path)
     ref = tiny_models.tiny(include_top=False)
     if fmt == "legacy":
         weights.assign_legacy(ref, weights.read_legacy_h5(path))
