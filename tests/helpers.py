@@ -18,6 +18,7 @@ from keras_zoo_plus import check, synthetic  # noqa: E402
 import cases as golden_cases  # noqa: E402
 
 CASES = golden_cases.CASES
+EXTRA_CASES = golden_cases.EXTRA_CASES
 LOADER_CASES = golden_cases.LOADER_CASES
 SEED = golden_cases.SEED
 REL_TOL = 1e-5

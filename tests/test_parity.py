@@ -1,92 +1,108 @@
 """Oracle parity: our models vs tf_keras (Keras 2) with identical
 synthetic weights, on the current backend, in both data formats.
 
-Weights reach our models through the public ``weights=`` argument, as a
-legacy HDF5 file in the exact layout (names, nesting) tf_keras writes.
+Every model of the table, with and without its top, at its smallest legal
+(non-square) size (tests/golden/cases.py), must reproduce the oracle's
+output within ``REL_TOL`` of its largest magnitude.
+
+Each (case, data format) model is built once per worker
+(tests/model_cache.py) and serves every check of that pair:
+
+* ``in_process``: the weights set by ``weights.assign_legacy`` (the
+  loader's own name/order matching, without HDF5 I/O), inference as
+  ``helpers.run_model`` runs it;
+* ``weights_file`` (one case per family, ``LOADER_CASES``): the weights
+  loaded through the public ``weights="<legacy .h5>"`` argument from a
+  file in the layout tf_keras writes; they must be the synthetic arrays
+  exactly, and the output must match the oracle;
+* ``eager``: the same model through a second inference path, where the
+  backend takes another formulation: torch's eager call runs the layers
+  one by one (``predict`` fuses Conv -> BN -> ReLU, keras_zoo_plus.fusion),
+  JAX's eager depthwise op differs from its jitted one
+  (keras_zoo_plus.ops), so only the families with depthwise or separable
+  convolutions get it there. Once per network body (see ``_checks``).
+
+Tests are listed case by case, so that each worker builds each model once
+(pytest-xdist hands every worker consecutive tests, in order).
 """
 
 import keras
+import model_cache
+import numpy as np
 import pytest
 
-from keras_zoo_plus import applications
+from keras_zoo_plus import model_table, weights
 
 from helpers import (
     CASES,
+    EXTRA_CASES,
+    LOADER_CASES,
     REL_TOL,
     from_format,
-    golden_arrays,
     golden_input,
-    input_shape_for,
     load_golden,
     rel_error,
     run_model,
-    write_legacy_h5,
 )
 
-# One weights file per worker at a time: the files of all cases add up to
-# ~2.7 GB (VGG19 with top alone is 575 MB), which filled CI's disk when
-# every worker kept all of them to the end of the run.
-_current = {}
-# Constructors with depthwise or separable convolutions.
-_DEPTHWISE_FAMILIES = ("MobileNet", "Xception", "NASNetMobile", "NASNetLarge")
+BACKEND = keras.backend.backend()
+FORMATS = ("channels_last", "channels_first")
+# Families with depthwise or separable convolutions.
+_DEPTHWISE_FAMILIES = ("mobilenet", "xception", "nasnet")
 
 
-@pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    yield tmp_path_factory.mktemp("weights")
-    _drop_weights_file()
+def _checks(case):
+    c = CASES[case]
+    checks = ["weights_file" if case in LOADER_CASES else "in_process"]
+    family = model_table.get(c.model).family
+    # The second path differs from the first in the network body only (a
+    # top adds pooling, dense or 1x1 layers that both run alike), so it is
+    # checked once per body: on the no-top case of each table entry and on
+    # each extra variant, whose body no entry has. Not on slow cases.
+    own_body = not c.kwargs["include_top"] or case in EXTRA_CASES
+    if own_body and "slow" not in c.marks and (
+        BACKEND == "torch" or (BACKEND == "jax" and family in _DEPTHWISE_FAMILIES)
+    ):
+        checks.append("eager")
+    return checks
 
 
-def _weights_file(case, weights_dir):
-    if _current.get("case") != case:
-        _drop_weights_file()
-        _, structure = load_golden(case)
-        path = weights_dir / f"{case}.h5"
-        write_legacy_h5(path, structure, golden_arrays(structure))
-        _current.update(case=case, path=path)
-    return str(_current["path"])
+PARAMS = [
+    pytest.param(case, data_format, check,
+                 marks=[getattr(pytest.mark, m) for m in CASES[case].marks],
+                 id=f"{case}-{data_format}-{check}")
+    for case in CASES
+    for data_format in FORMATS
+    for check in _checks(case)
+]
 
 
-def _drop_weights_file():
-    path = _current.pop("path", None)
-    _current.pop("case", None)
-    if path is not None:
-        path.unlink(missing_ok=True)
+@pytest.fixture(scope="module", autouse=True)
+def _one_build_per_model():
+    """Free the last model at the end; no model was built twice here."""
+    before = dict(model_cache.builds)
+    yield
+    model_cache.evict()
+    twice = {k: n for k, n in model_cache.builds.items() if n - before.get(k, 0) > 1}
+    assert not twice, f"models built more than once on this worker: {twice}"
 
 
-def _params(case):
-    marks = CASES[case].marks
-    return pytest.param(case, marks=[getattr(pytest.mark, m) for m in marks], id=case)
-
-
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("case", [_params(c) for c in CASES])
-def test_oracle_parity(case, data_format, weights_dir):
-    ctor, kwargs = CASES[case].ctor, CASES[case].kwargs
-    expected, _ = load_golden(case)
-    kw = dict(kwargs)
-    kw.update(
-        weights=_weights_file(case, weights_dir),
-        input_shape=input_shape_for(case, data_format),
-        data_format=data_format,
-    )
-    if kw.get("include_top", True):
-        kw["classifier_activation"] = None
-    model = getattr(applications, ctor)(**kw)
-    x = golden_input(case, data_format)
-    modes = [None]  # predict_on_batch on JAX and torch, eager on TF (helpers.run_model)
-    if (keras.backend.backend() == "jax" and "slow" not in CASES[case].marks
-            and ctor in _DEPTHWISE_FAMILIES):
-        # On JAX our depthwise op takes another formulation under jit than
-        # eagerly (keras_zoo_plus.ops); check the eager one too where cheap.
-        modes.append(False)
-    if keras.backend.backend() == "torch" and "slow" not in CASES[case].marks:
-        # predict runs Conv -> BN -> ReLU fused (keras_zoo_plus.fusion); the
-        # eager call with autograd runs the layers one by one: check both.
-        modes.append(False)
-    for compiled in modes:
-        y = run_model(model, x, compiled=compiled)
-        err = rel_error(from_format(y, data_format), expected)
-        what = f"{case} {data_format} compiled={compiled}"
-        print(f"{what}: rel err {err:.3g}")
-        assert err <= REL_TOL, f"{what}: rel err {err:.3g} > {REL_TOL}"
+@pytest.mark.parametrize("case, data_format, check", PARAMS)
+def test_oracle_parity(case, data_format, check):
+    model = model_cache.built(case, data_format)
+    expected, structure = load_golden(case)
+    if check == "weights_file":
+        assert model_cache.loaded_by[(case, data_format)] == "weights_file"
+        _, arrays = model_cache.synthetic_arrays(case)
+        got = [w for layer in weights.weighted_layers(model) for w in layer.get_weights()]
+        want = [a for layer in arrays for a in layer]
+        assert len(got) == len(want), (len(got), len(want))
+        for i, (a, b) in enumerate(zip(got, want)):
+            np.testing.assert_array_equal(a, b, err_msg=f"{case}: weight #{i}")
+    # predict_on_batch on JAX and torch, eager on TF (helpers.run_model).
+    compiled = False if check == "eager" else None
+    y = run_model(model, golden_input(case, data_format), compiled=compiled)
+    err = rel_error(from_format(y, data_format), expected)
+    what = f"{case} {data_format} {check}"
+    print(f"{what}: rel err {err:.3g}")
+    assert err <= REL_TOL, f"{what}: rel err {err:.3g} > {REL_TOL}"
