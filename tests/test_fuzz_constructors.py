@@ -222,8 +222,8 @@ def _check_built(info, kw, model):
         assert model.name == kw["name"]
 
 
-def _check_call(info, kw, weird, build):
-    """``build(kw, weird)`` says whether an accepted call is built for real."""
+def _check_call(info, kw, weird):
+    """One call that stops after validation: ``"rejected"`` or ``"validated"``."""
     state = _global_state()
     call_kw = {k: (v.make() if isinstance(v, _Input) else v) for k, v in kw.items()}
     try:
@@ -251,17 +251,20 @@ def _check_call(info, kw, weird, build):
         else:
             outcome = "validated"
     assert _global_state() == state, f"{info.name}{kw} changed global Keras state"
-    if outcome == "validated" and build(kw, weird):
-        call_kw = {k: (v.make() if isinstance(v, _Input) else v) for k, v in kw.items()}
-        try:
-            model = info.constructor(**call_kw)
-        except Exception as exc:  # pragma: no cover - accepted, then failed to build
-            pytest.fail(f"{info.name}{kw} passed validation, then its build raised "
-                        f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
-        _check_built(info, kw, model)
-        assert _global_state() == state, f"{info.name}{kw} changed global Keras state"
-        outcome = "built"
     return outcome
+
+
+def _build_call(info, kw):
+    """Build an accepted call for real and check its output shape."""
+    state = _global_state()
+    call_kw = {k: (v.make() if isinstance(v, _Input) else v) for k, v in kw.items()}
+    try:
+        model = info.constructor(**call_kw)
+    except Exception as exc:  # pragma: no cover - accepted, then failed to build
+        pytest.fail(f"{info.name}{kw} passed validation, then its build raised "
+                    f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
+    _check_built(info, kw, model)
+    assert _global_state() == state, f"{info.name}{kw} changed global Keras state"
 
 
 def real_builds(name, per_family):
@@ -280,36 +283,40 @@ def real_builds(name, per_family):
     return len(range(names.index(name), per_family, len(names)))
 
 
-def _run(name, data, valid_weight, build):
+def _run(name, data, valid_weight, accepted):
     info = registry.model_info(name)
     kw, weird = data.draw(_call(info, valid_weight), label="call")
-    outcome = _check_call(info, kw, weird, build)
+    outcome = _check_call(info, kw, weird)
+    if outcome == "validated":
+        accepted.append((kw, weird))
     STATS[("calls", outcome)] += 1
     for arg in weird:
         STATS[(arg, outcome)] += 1
 
 
 def _fuzz(name, examples, valid_weight, builds):
-    """``examples`` hypothesis examples; of the accepted ones the first, then
-    ones with odd-but-accepted values (any accepted one in the second half
-    of the run), are built until ``builds`` are done."""
-    done, seen = [], []
-
-    def build(kw, weird):
-        if len(done) < builds and (not done or weird or len(seen) > examples // 2):
-            done.append(kw)
-            return True
-        return False
+    """``examples`` hypothesis examples, stopped after validation; then
+    ``builds`` of the accepted ones built for real: the first (hypothesis
+    starts from the simplest example, a valid call), then those with
+    odd-but-accepted values, then the others, in the order drawn."""
+    accepted = []
 
     @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(data=st.data())
     def run(data):
-        seen.append(1)
-        _run(name, data, valid_weight, build)
+        _run(name, data, valid_weight, accepted)
 
     run()
-    assert len(done) == builds, f"{name}: {len(done)} of {builds} real builds drawn"
+    first, rest = accepted[:1], accepted[1:]
+    chosen = (first + [c for c in rest if c[1]] + [c for c in rest if not c[1]])[:builds]
+    assert len(chosen) == builds, f"{name}: {len(accepted)} accepted calls, {builds} builds wanted"
+    info = registry.model_info(name)
+    for kw, weird in chosen:
+        _build_call(info, kw)
+        STATS[("calls", "built")] += 1
+        for arg in weird:
+            STATS[(arg, "built")] += 1
 
 
 @pytest.mark.parametrize("name", MODELS)
