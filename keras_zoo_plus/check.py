@@ -31,6 +31,18 @@ Inputs (documented in the README, "keras-zoo-plus check"):
 * inference with ``training=False``, eager on TensorFlow and torch and
   compiled on JAX (``predict_on_batch``, the path of ``predict`` and ``fit``).
 
+Workers and threads: ``jobs`` workers run at once (default
+:func:`default_jobs`: ``min(cores, backends)``), the slowest backend first,
+and each gets ``threads = max(1, cores // jobs)`` compute threads
+(:func:`worker_threads`; ``cores`` from the process's CPU affinity), so that
+together they never ask for more threads than there are cores: 2 cores ->
+2 workers x 1 thread, 8 cores -> 3 x 2, 16 cores -> 3 x 5. Left to its
+default every backend sizes its pools to all cores, and on 2 cores the torch
+worker ran ResNet50 at 540 ms/image beside the two others against 80 alone.
+The parent passes the count in the worker's spec and environment
+(:func:`thread_env`), the worker applies it before its first operation
+(:func:`apply_threads`) and reports what the backend applied.
+
 Test hook (never needed by users): the environment variable
 ``KERAS_ZOO_PLUS_CHECK_PERTURB="BACKEND:MODEL[:DATA_FORMAT]"`` is read only by
 the worker processes; the matching cells multiply the first weight array of
@@ -229,8 +241,21 @@ def _to_channels_last(y, data_format):
     return y
 
 
-def _build(info, data_format, h, w):
-    """Build with the top if the constructor accepts it at this size."""
+def _build(info, data_format, h, w, *, defer_init=False):
+    """Build with the top if the constructor accepts it at this size.
+
+    ``defer_init``: create the variables inside a
+    ``keras.StatelessScope(initialize_variables=False)``, so that no
+    initializer runs; the caller must assign every variable (see
+    :func:`_set_weights`). Worth it on JAX only, which compiles each random
+    initializer once per weight shape: 57 compilations, 23 of the 25 s that
+    InceptionV3 took to build, for values the synthetic weights replace.
+    """
+    if defer_init:
+        import keras
+
+        with keras.StatelessScope(initialize_variables=False):
+            return _build(info, data_format, h, w)
     shape = (3, h, w) if data_format == "channels_first" else (h, w, 3)
     try:
         model = info.constructor(
@@ -244,6 +269,28 @@ def _build(info, data_format, h, w):
             input_shape=shape, data_format=data_format,
         )
         return model, False
+
+
+def _set_weights(model, weighted, arrays, deferred):
+    """Set the synthetic ``arrays`` on the ``weighted`` layers of ``model``.
+
+    After a deferred build (:func:`_build`), the variables outside
+    ``weighted`` (a Dropout's seed state) take their own initial value, and
+    Keras' list of variables awaiting initialisation is dropped: it would
+    otherwise initialise them all again, and fail, at the first stateless
+    call.
+    """
+    import keras
+
+    for layer, values in zip(weighted, arrays):
+        layer.set_weights(values)
+    if deferred:
+        covered = {id(v) for layer in weighted for v in layer.weights}
+        for variable in model.variables:
+            if id(variable) not in covered:
+                # An uninitialised variable's value is its initializer's output.
+                variable.assign(variable.value)
+        keras.backend.clear_session(free_memory=False)
 
 
 def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, backend,
@@ -263,7 +310,8 @@ def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, b
     }
     try:
         t0 = time.perf_counter()
-        model, top = _build(info, data_format, h, w)
+        deferred = backend == "jax"
+        model, top = _build(info, data_format, h, w, defer_init=deferred)
         weighted = [lay for lay in model.layers if lay.weights]
         specs = synthetic.layer_specs(model)
         key = (info.name, top, json.dumps(specs))
@@ -274,8 +322,7 @@ def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, b
                 cache[key] = arrays
         else:
             arrays = cache[key]
-        for layer, values in zip(weighted, arrays):
-            layer.set_weights(values)
+        _set_weights(model, weighted, arrays, deferred)
         if perturb:
             values = weighted[0].get_weights()
             values[0] = values[0] * np.float32(PERTURB_FACTOR)
@@ -329,6 +376,7 @@ def run_inference(model, x, *, compiled=None):
 def worker(spec):
     """Run every job of ``spec`` on the current backend (``KERAS_BACKEND``)
     with ``spec["threads"]`` compute threads (None: the backend's default)."""
+    t0 = time.perf_counter()
     threads = spec.get("threads")
     if threads:
         # Before the backend loads (the parent sets these too).
@@ -362,6 +410,9 @@ def worker(spec):
             cells.append(cell)
             _emit({"backend": backend, "model": info.name, "data_format": data_format,
                    "stage": "done", "status": cell["status"]})
+    # Which backend is the long pole (the parent starts the slowest first).
+    env["wall_s"] = round(time.perf_counter() - t0, 2)
+    env["cpu_s"] = round(time.process_time(), 2)
     return {"environment": env, "cells": cells}
 
 
@@ -623,8 +674,9 @@ def build_report(cells, failures, results, plan_jobs, backends, formats, *, tole
     run at once), ``threads`` (compute threads given to each worker),
     ``models`` (names), ``backends`` (names, in run order), ``formats``,
     ``environments`` (backend -> ``{backend, backend_version, keras, numpy,
-    python, threads}``, ``threads`` being the count the backend reported
-    after the worker applied it, or ``{backend, error}``), ``max_deviation`` (largest cell deviation or null),
+    python, threads, wall_s, cpu_s}``, ``threads`` being the count the
+    backend reported after the worker applied it, ``wall_s`` and ``cpu_s``
+    the worker's elapsed and CPU seconds, or ``{backend, error}``), ``max_deviation`` (largest cell deviation or null),
     ``failures`` (one line per failed cell) and ``cells``.
 
     Each cell: ``model``, ``backend``, ``data_format``, ``status`` ("ok",

@@ -291,7 +291,9 @@ def test_check_json_schema(real_check):
     assert report["tolerance"] == check.DEFAULT_TOLERANCE
     assert set(report["environments"]) == {BACKEND}
     env = report["environments"][BACKEND]
-    assert set(env) == {"backend", "backend_version", "keras", "numpy", "python", "threads"}
+    assert set(env) == {"backend", "backend_version", "keras", "numpy", "python", "threads",
+                        "wall_s", "cpu_s"}
+    assert env["wall_s"] > 0 and env["cpu_s"] > 0
     assert env["keras"] == keras.__version__
     # One backend: one worker, given every core, and it ran with them.
     assert report["jobs"] == 1
