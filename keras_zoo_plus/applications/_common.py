@@ -169,15 +169,18 @@ def finish(x, spec, **variant):
 def apply_conv_bn(
     x, filters, kernel_size, *, data_format, name, strides=1, padding="valid",
     use_bias=False, bn_epsilon=1e-3, bn_scale=True, bn_momentum=0.99, activation=None,
-    conv_suffix="", act_suffix="_relu", separable=False,
+    conv_suffix="", act_suffix="_relu", separable=False, bn_name=None, act_name=None,
 ):
     """Convolution -> BatchNormalization (-> activation): the chain every
     family has, with the family's naming and BatchNorm settings.
 
     Layer names: ``{name}{conv_suffix}`` (convolution), ``{name}_bn``,
-    ``{name}{act_suffix}``. ``activation`` is None, a Keras activation name
-    or ``"relu6"`` (``layers.ReLU(6.0)``, as the official MobileNets).
-    ``separable`` makes the convolution a bias-free ``SeparableConv2D``.
+    ``{name}{act_suffix}``; ``bn_name`` and ``act_name`` replace the last
+    two where the official names follow no such rule (MobileNetV2's
+    ``bn_Conv1``, ``block_1_expand_BN``, ``out_relu``). ``activation`` is
+    None, a Keras activation name or ``"relu6"`` (``layers.ReLU(6.0)``, as
+    the official MobileNets). ``separable`` makes the convolution a
+    bias-free ``SeparableConv2D``.
 
     Example:
         >>> y = apply_conv_bn(x, 64, 7, strides=2, use_bias=True,
@@ -191,9 +194,9 @@ def apply_conv_bn(
     )(x)
     x = zoo_layers.BatchNormalization(
         axis=imagenet.channel_axis(data_format), epsilon=bn_epsilon, momentum=bn_momentum,
-        scale=bn_scale, name=f"{name}_bn",
+        scale=bn_scale, name=bn_name or f"{name}_bn",
     )(x)
-    return apply_activation(x, activation, name=f"{name}{act_suffix}")
+    return apply_activation(x, activation, name=act_name or f"{name}{act_suffix}")
 
 
 def apply_activation(x, activation, *, name):
