@@ -7,7 +7,9 @@ from keras_zoo_plus import applications, registry, weights
 
 
 def test_list_models_wildcards():
-    assert kzp.list_models("resnet*") == ["resnet101", "resnet152", "resnet50"]
+    assert kzp.list_models("resnet*") == [
+        "resnet101", "resnet101v2", "resnet152", "resnet152v2", "resnet50", "resnet50v2"]
+    assert kzp.list_models("resnet*v2") == ["resnet101v2", "resnet152v2", "resnet50v2"]
     assert kzp.list_models("VGG1?") == ["vgg16", "vgg19"]
     assert kzp.list_models("nothing*") == []
     names = kzp.list_models()

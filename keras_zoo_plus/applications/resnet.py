@@ -6,6 +6,7 @@ from __future__ import annotations
 from keras import layers
 
 from keras_zoo_plus import imagenet
+from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 
 BN_EPSILON = 1.001e-5
@@ -56,10 +57,16 @@ def apply_stack(x, filters, blocks, *, strides=2, data_format, name):
     return x
 
 
-def apply_stem(x, *, data_format):
+def apply_stem(x, *, data_format, preact=False):
+    """7x7/2 convolution (with bias), then 3x3/2 max pooling. v1 normalises
+    and activates the convolution; pre-activation nets (``preact``, v2)
+    leave that to the first block."""
     x = layers.ZeroPadding2D(3, data_format=data_format, name="conv1_pad")(x)
-    x = apply_conv_bn(x, 64, 7, strides=2, activation="relu", data_format=data_format,
-                      name="conv1")
+    if preact:
+        x = zoo_layers.Conv2D(64, 7, strides=2, data_format=data_format, name="conv1_conv")(x)
+    else:
+        x = apply_conv_bn(x, 64, 7, strides=2, activation="relu", data_format=data_format,
+                          name="conv1")
     x = layers.ZeroPadding2D(1, data_format=data_format, name="pool1_pad")(x)
     return layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1_pool")(x)
 

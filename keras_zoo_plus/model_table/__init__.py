@@ -32,6 +32,7 @@ import os
 FAMILY_MODULES = (
     "vgg",
     "resnet",
+    "resnet_v2",
     "xception",
     "inception_v3",
     "inception_resnet_v2",
