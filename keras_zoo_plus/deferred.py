@@ -1,0 +1,87 @@
+"""Building a model whose weights are replaced right away, without running
+its initializers.
+
+``keras-zoo-plus check`` and the oracle tests build a model and then set
+every weight (synthetic arrays, or a weights file): the random
+initializers' values are never used, yet they were most of the build.
+Measured on this 2-core machine, DenseNet121 at 64x81, build + weights:
+
+========== ====================== ====================================
+backend    with initializers      :func:`build_without_initializers`
+========== ====================== ====================================
+torch      4.3 s                  0.6 s
+tensorflow 4.1 s                  1.3 s
+jax        34 s cold, 1.3 s warm  1.6 s cold, 0.9 s warm
+========== ====================== ====================================
+
+(JAX compiles every random initializer once per weight shape; "cold" is
+a process without a compilation cache.) Outputs are bit-identical.
+
+How: the model is built inside ``keras.StatelessScope(initialize_variables=False)``,
+which creates every variable without a value; then each layer weight
+gets zeros (one ``np.zeros`` each) and every other variable (a Dropout's
+seed state) its own initializer, and Keras' list of variables awaiting
+initialisation is settled, so nothing runs them again later. This uses
+Keras internals (``Variable._initializer``, the deferred-initialisation
+list), so where they are missing (another Keras release) the model is
+built the ordinary way: slower, same result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _zeros(shape, dtype=None):
+    return np.zeros(tuple(shape), dtype=dtype or "float32")
+
+
+def build_without_initializers(build, *args, **kwargs):
+    """``build(*args, **kwargs)``, a function returning a Keras model,
+    with every layer weight zero-filled instead of initialised.
+
+    The caller must then set every weight (``set_weights``,
+    :func:`keras_zoo_plus.weights.assign_legacy`, ...): the zeros are not
+    a usable initialisation. Variables that are not layer weights (a
+    Dropout's seed state) get their initializer's value as usual.
+
+    Args:
+        build: a callable returning a ``keras.Model`` (a constructor).
+        *args, **kwargs: its arguments.
+
+    Returns:
+        The model.
+
+    Example:
+        >>> model = build_without_initializers(ResNet50, weights=None)
+        >>> model.set_weights(arrays)  # every weight, right away
+    """
+    import keras
+
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.backend.common.variables import initialize_all_variables
+    except ImportError:  # another Keras layout: build the ordinary way
+        return build(*args, **kwargs)
+    pending_before = list(global_state.get_global_attribute("uninitialized_variables") or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = build(*args, **kwargs)
+    except BaseException:
+        # A failed build (a refused argument) leaves nothing pending.
+        global_state.set_global_attribute("uninitialized_variables", pending_before)
+        raise
+    pending = global_state.get_global_attribute("uninitialized_variables") or []
+    layer_weights = {id(w) for w in model.weights}
+    for variable in pending:
+        if id(variable) in layer_weights and getattr(variable, "_value", 0) is None:
+            variable._initializer = _zeros
+    # Initialises exactly this build's variables: the list held only the
+    # caller's earlier pending variables (normally none), which are put back.
+    earlier = {id(v) for v in pending_before}
+    global_state.set_global_attribute(
+        "uninitialized_variables", [v for v in pending if id(v) not in earlier]
+    )
+    initialize_all_variables()
+    global_state.set_global_attribute("uninitialized_variables", pending_before)
+    return model

@@ -1,0 +1,74 @@
+"""keras_zoo_plus.deferred.build_without_initializers: same model, same
+outputs once the weights are set, no initializer run, Keras' bookkeeping
+left as it was."""
+
+import keras
+import numpy as np
+import pytest
+from keras.src.backend.common import global_state
+
+from keras_zoo_plus import synthetic
+from keras_zoo_plus.applications import mobilenet
+from keras_zoo_plus.deferred import build_without_initializers
+
+from helpers import run_model
+
+
+def _pending():
+    return list(global_state.get_global_attribute("uninitialized_variables") or [])
+
+
+class _Counting(keras.initializers.Initializer):
+    """An initializer that counts its calls."""
+
+    calls = 0
+
+    def __call__(self, shape, dtype=None):
+        type(self).calls += 1
+        return keras.ops.ones(shape, dtype=dtype)
+
+
+def _counting_model():
+    inputs = keras.Input((6, 7, 3))
+    x = keras.layers.Conv2D(4, 3, kernel_initializer=_Counting(), name="conv")(inputs)
+    x = keras.layers.Dropout(0.5, name="drop")(x)
+    return keras.Model(inputs, x)
+
+
+def test_no_initializer_runs_and_weights_start_at_zero():
+    _Counting.calls = 0
+    model = build_without_initializers(_counting_model)
+    assert _Counting.calls == 0
+    for w in model.weights:
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), np.zeros(w.shape))
+    # A variable that is not a layer weight (the Dropout's seed state) has
+    # its own initial value, and Keras has nothing left to initialise.
+    seed_states = [v for v in model.variables if "seed_generator" in v.path]
+    assert seed_states
+    assert all(keras.ops.convert_to_numpy(v).any() for v in seed_states)
+    assert _pending() == []
+    keras.backend.clear_session()
+
+
+def test_same_outputs_as_an_ordinary_build_once_weights_are_set():
+    kwargs = dict(weights=None, alpha=0.25, input_shape=(40, 57, 3), classifier_activation=None)
+    ordinary = mobilenet.MobileNet(**kwargs)
+    quick = build_without_initializers(mobilenet.MobileNet, **kwargs)
+    assert [w.shape for w in quick.weights] == [w.shape for w in ordinary.weights]
+    assert [lay.name for lay in quick.layers] == [lay.name for lay in ordinary.layers]
+    arrays = synthetic.synthesize(synthetic.layer_specs(ordinary), seed=3)
+    for model in (ordinary, quick):
+        for layer, values in zip([lay for lay in model.layers if lay.weights], arrays):
+            layer.set_weights(values)
+    x = synthetic.synthetic_input((2, 40, 57, 3), seed=3)
+    np.testing.assert_array_equal(run_model(quick, x), run_model(ordinary, x))
+    np.testing.assert_array_equal(run_model(quick, x, compiled=False),
+                                  run_model(ordinary, x, compiled=False))
+    keras.backend.clear_session()
+
+
+def test_a_refused_build_leaves_nothing_pending():
+    before = _pending()
+    with pytest.raises(ValueError, match="alpha"):
+        build_without_initializers(mobilenet.MobileNet, weights=None, alpha=-1.0)
+    assert _pending() == before
