@@ -241,56 +241,30 @@ def _to_channels_last(y, data_format):
     return y
 
 
-def _build(info, data_format, h, w, *, defer_init=False):
+def _build(info, data_format, h, w):
     """Build with the top if the constructor accepts it at this size.
 
-    ``defer_init``: create the variables inside a
-    ``keras.StatelessScope(initialize_variables=False)``, so that no
-    initializer runs; the caller must assign every variable (see
-    :func:`_set_weights`). Worth it on JAX only, which compiles each random
-    initializer once per weight shape: 57 compilations, 23 of the 25 s that
-    InceptionV3 took to build, for values the synthetic weights replace.
+    Every weight is set right after (synthetic arrays), so the model is
+    built without running its initializers
+    (:func:`keras_zoo_plus.deferred.build_without_initializers`): JAX
+    compiled each random initializer once per weight shape (InceptionV3:
+    23 of its 25 s build), and on every backend they were most of the build.
     """
-    if defer_init:
-        import keras
+    from keras_zoo_plus.deferred import build_without_initializers
 
-        with keras.StatelessScope(initialize_variables=False):
-            return _build(info, data_format, h, w)
     shape = (3, h, w) if data_format == "channels_first" else (h, w, 3)
     try:
-        model = info.constructor(
-            weights=None, include_top=True, classifier_activation=None,
+        model = build_without_initializers(
+            info.constructor, weights=None, include_top=True, classifier_activation=None,
             input_shape=shape, data_format=data_format,
         )
         return model, True
     except ValueError:
-        model = info.constructor(
-            weights=None, include_top=False, pooling="avg",
+        model = build_without_initializers(
+            info.constructor, weights=None, include_top=False, pooling="avg",
             input_shape=shape, data_format=data_format,
         )
         return model, False
-
-
-def _set_weights(model, weighted, arrays, deferred):
-    """Set the synthetic ``arrays`` on the ``weighted`` layers of ``model``.
-
-    After a deferred build (:func:`_build`), the variables outside
-    ``weighted`` (a Dropout's seed state) take their own initial value, and
-    Keras' list of variables awaiting initialisation is dropped: it would
-    otherwise initialise them all again, and fail, at the first stateless
-    call.
-    """
-    import keras
-
-    for layer, values in zip(weighted, arrays):
-        layer.set_weights(values)
-    if deferred:
-        covered = {id(v) for layer in weighted for v in layer.weights}
-        for variable in model.variables:
-            if id(variable) not in covered:
-                # An uninitialised variable's value is its initializer's output.
-                variable.assign(variable.value)
-        keras.backend.clear_session(free_memory=False)
 
 
 def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, backend,
@@ -310,8 +284,7 @@ def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, b
     }
     try:
         t0 = time.perf_counter()
-        deferred = backend == "jax"
-        model, top = _build(info, data_format, h, w, defer_init=deferred)
+        model, top = _build(info, data_format, h, w)
         weighted = [lay for lay in model.layers if lay.weights]
         specs = synthetic.layer_specs(model)
         key = (info.name, top, json.dumps(specs))
@@ -322,7 +295,8 @@ def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, b
                 cache[key] = arrays
         else:
             arrays = cache[key]
-        _set_weights(model, weighted, arrays, deferred)
+        for layer, values in zip(weighted, arrays):
+            layer.set_weights(values)
         if perturb:
             values = weighted[0].get_weights()
             values[0] = values[0] * np.float32(PERTURB_FACTOR)

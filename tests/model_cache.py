@@ -15,7 +15,9 @@ to order, shapes checked):
   layout tf_keras writes (``helpers.write_legacy_h5``) and deleted right
   after the build;
 * every other case gets the same arrays in-process: no HDF5 file (VGG19's
-  top alone was 575 MB at 224 px), the same matching.
+  top alone was 575 MB at 224 px), the same matching, and the model is
+  built without running its initializers, whose values would be
+  replaced (``keras_zoo_plus.deferred.build_without_initializers``).
 
 Memory stays bounded: one model (and one case's weight arrays) is kept
 at a time, the previous one is dropped (and Keras' session cleared) when
@@ -32,6 +34,7 @@ import pathlib
 import tempfile
 
 from keras_zoo_plus import model_table, weights
+from keras_zoo_plus.deferred import build_without_initializers
 
 from helpers import (
     CASES,
@@ -114,7 +117,9 @@ def _build(case, data_format):
             model = constructor(weights=str(path), **kw)
         loaded_by[(case, data_format)] = "weights_file"
     else:
-        model = constructor(weights=None, **kw)
+        # Every weight is assigned next: skip the initializers (most of a
+        # build on every backend; keras_zoo_plus.deferred).
+        model = build_without_initializers(constructor, weights=None, **kw)
         weights.assign_legacy(model, legacy_entries(structure, arrays),
                               source=f"synthetic weights of {case}")
         loaded_by[(case, data_format)] = "in_process"

@@ -20,7 +20,7 @@ Each (case, data format) model is built once per worker
   one by one (``predict`` fuses Conv -> BN -> ReLU, keras_zoo_plus.fusion),
   JAX's eager depthwise op differs from its jitted one
   (keras_zoo_plus.ops), so only the families with depthwise or separable
-  convolutions get it there. Once per network body (see ``_checks``).
+  convolutions get it there. Once per family (see ``_checks``).
 
 Tests are listed case by case, so that each worker builds each model once
 (pytest-xdist hands every worker consecutive tests, in order).
@@ -48,19 +48,26 @@ from helpers import (
 BACKEND = keras.backend.backend()
 FORMATS = ("channels_last", "channels_first")
 # Families with depthwise or separable convolutions.
-_DEPTHWISE_FAMILIES = ("mobilenet", "xception", "nasnet")
+_DEPTHWISE_FAMILIES = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "xception", "nasnet")
 
 
 def _checks(case):
     c = CASES[case]
     checks = ["weights_file" if case in LOADER_CASES else "in_process"]
     family = model_table.get(c.model).family
-    # The second path differs from the first in the network body only (a
-    # top adds pooling, dense or 1x1 layers that both run alike), so it is
-    # checked once per body: on the no-top case of each table entry and on
-    # each extra variant, whose body no entry has. Not on slow cases.
-    own_body = not c.kwargs["include_top"] or case in EXTRA_CASES
-    if own_body and "slow" not in c.marks and (
+    # The second path runs the same layers one formulation apart (torch:
+    # layer by layer, unfused; JAX: the eager depthwise op), and those
+    # layers and their arguments are the family's, not the variant's: it
+    # is checked once per family, on the no-top case of its smallest model
+    # (LOADER_CASES), and on each extra variant that changes an operation's
+    # arguments (MobileNet's depth_multiplier: the depthwise op's
+    # multiplier). Not on slow cases. Every no-top body checked it before:
+    # on JAX, eager compiles each op of each shape on its own (10-50 s per
+    # model here), for formulations the op tests (test_ops) cover already.
+    second = case in LOADER_CASES or (
+        case in EXTRA_CASES and c.kwargs.get("depth_multiplier", 1) != 1
+    )
+    if second and "slow" not in c.marks and (
         BACKEND == "torch" or (BACKEND == "jax" and family in _DEPTHWISE_FAMILIES)
     ):
         checks.append("eager")
