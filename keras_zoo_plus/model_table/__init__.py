@@ -37,6 +37,7 @@ FAMILY_MODULES = (
     "inception_v3",
     "inception_resnet_v2",
     "mobilenet",
+    "mobilenet_v2",
     "densenet",
     "nasnet",
 )

@@ -97,6 +97,14 @@ def _extra_cases():
         ("mobilenet_050_dm2_top", {"alpha": 0.5, "depth_multiplier": 2, "include_top": True}),
     ):
         yield _case(name, mobilenet, kwargs)
+    # MobileNetV2: the narrowest official alpha (its stem's 11.2 channels
+    # round up to 16) and a widened one (alpha > 1 also widens the head).
+    mobilenet_v2 = model_table.get("mobilenet_v2")
+    for name, kwargs in (
+        ("mobilenet_v2_035_notop", {"alpha": 0.35, "include_top": False}),
+        ("mobilenet_v2_130_top", {"alpha": 1.3, "include_top": True}),
+    ):
+        yield _case(name, mobilenet_v2, kwargs)
 
 
 #: Constructor variants beyond the table's defaults.
