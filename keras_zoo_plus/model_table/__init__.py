@@ -38,6 +38,7 @@ FAMILY_MODULES = (
     "inception_resnet_v2",
     "mobilenet",
     "mobilenet_v2",
+    "mobilenet_v3",
     "densenet",
     "nasnet",
 )
