@@ -1,9 +1,11 @@
-"""Inference-time fusion of Convolution -> BatchNormalization -> ReLU.
+"""Inference-time fusion of Convolution -> BatchNormalization -> ReLU
+(or ReLU6, or hard-swish).
 
 Every family is a chain of convolutions, each followed by a
-BatchNormalization and usually a ReLU or ReLU6. In inference the
-normalisation is an affine map that can be folded into the convolution's
-kernel and bias, and the activation can run as the convolution's post-op
+BatchNormalization and usually a ReLU or ReLU6 (hard-swish in
+MobileNetV3). In inference the normalisation is an affine map that can
+be folded into the convolution's kernel and bias, and the activation can
+run as the convolution's post-op
 (:func:`keras_zoo_plus.ops.conv_batchnorm`); TensorFlow's graph optimizer
 does this for its own graphs, Keras' torch backend runs three separate
 eager passes instead.
@@ -46,19 +48,26 @@ def _kind(layer):
     return None
 
 
-def _max_value(layer):
-    """ReLU bound of an activation layer that can run as the convolution's
-    post-op: ``inf`` for ReLU, the cap for ReLU6-like, else ``None``."""
+def _post_op(layer):
+    """How an activation layer runs as the convolution's post-op: the
+    ``max_value`` / ``activation`` arguments of
+    :func:`keras_zoo_plus.ops.conv_batchnorm` (``max_value`` ``inf`` for
+    ReLU, the cap for ReLU6-like; ``activation="hard_silu"`` for
+    ``Activation("hard_silu")`` and its alias ``"hard_swish"``), or
+    ``None`` when it cannot."""
     if type(layer) is keras.layers.ReLU:
         if float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
             return None
-        return float("inf") if layer.max_value is None else float(layer.max_value)
+        cap = float("inf") if layer.max_value is None else float(layer.max_value)
+        return {"max_value": cap, "activation": None}
     if type(layer) is keras.layers.Activation:
         fn = layer.activation
         if fn is keras.activations.relu:
-            return float("inf")
+            return {"max_value": float("inf"), "activation": None}
         if fn in (keras.activations.relu6, zoo_layers.relu6):
-            return 6.0
+            return {"max_value": 6.0, "activation": None}
+        if fn is keras.activations.hard_silu:
+            return {"max_value": None, "activation": "hard_silu"}
     return None
 
 
@@ -79,8 +88,9 @@ def fusion_plan(model):
     our ``layers.BatchNormalization`` over the channel axis (no renorm),
     which is called once; neither output is a model output, and all three
     compute in float32. The activation joins when it is the normalisation's
-    only reader and is a ReLU or ReLU6 (``keras.layers.ReLU`` without
-    slope or threshold, or ``Activation("relu")``/``relu6``).
+    only reader and is a ReLU, ReLU6 or hard-swish (``keras.layers.ReLU``
+    without slope or threshold, or ``Activation("relu")``/``relu6``/
+    ``"hard_silu"``/``"hard_swish"``).
 
     Args:
         model: A functional ``keras.Model``.
@@ -131,7 +141,7 @@ def fusion_plan(model):
         after_bn = readers.get(id(bn_out), [])
         if id(bn_out) not in outputs and len(after_bn) == 1:
             candidate = after_bn[0]
-            if _max_value(candidate) is not None and single_output(candidate) is not None:
+            if _post_op(candidate) is not None and single_output(candidate) is not None:
                 if candidate.compute_dtype == "float32":
                     act = candidate
         plan.append((conv, bn, act))
@@ -150,9 +160,10 @@ def _supported(model):
 
 
 def enable_fused_inference(model):
-    """Give ``model`` a ``call`` that runs its Conv -> BatchNorm -> ReLU
-    chains fused where :func:`keras_zoo_plus.ops.fused_inference_active`
-    allows it (see the module docstring), and the same to every functional
+    """Give ``model`` a ``call`` that runs its Conv -> BatchNorm (->
+    activation) chains fused where
+    :func:`keras_zoo_plus.ops.fused_inference_active` allows it (see the
+    module docstring), and the same to every functional
     model nested in it. Idempotent; a no-op on backends without a fused
     path (:func:`keras_zoo_plus.ops.fused_inference_supported`), on models
     with nothing to fuse, on non-functional models and on Keras releases
@@ -201,7 +212,7 @@ def _fused_call(model, plan):
 
     def fused(conv, bn, act):
         kind = _kind(conv)
-        max_value = None if act is None else _max_value(act)
+        post_op = {"max_value": None, "activation": None} if act is None else _post_op(act)
 
         def run(x, *args, **kwargs):
             return zoo_ops.conv_batchnorm(
@@ -215,11 +226,11 @@ def _fused_call(model, plan):
                 offset=bn.beta if bn.center else None,
                 scale=bn.gamma if bn.scale else None,
                 epsilon=bn.epsilon,
-                max_value=max_value,
                 strides=conv.strides,
                 padding=conv.padding,
                 data_format=conv.data_format,
                 dilation_rate=conv.dilation_rate,
+                **post_op,
             )
 
         return run

@@ -1,13 +1,15 @@
-"""Inference-time Conv -> BatchNorm -> ReLU fusion (keras_zoo_plus.fusion
-and ops.conv_batchnorm): which chains are fused, that the fused path runs
-where it should and nowhere else, and that it computes what the layers
-compute one by one. Runs on whichever backend the session uses."""
+"""Inference-time Conv -> BatchNorm -> ReLU/ReLU6/hard-swish fusion
+(keras_zoo_plus.fusion and ops.conv_batchnorm): which chains are fused,
+that the fused path runs where it should and nowhere else, and that it
+computes what the layers compute one by one. Runs on whichever backend
+the session uses."""
 
 import itertools
 
 import keras
 import numpy as np
 import pytest
+import zoo_builds
 
 import keras_zoo_plus
 from keras_zoo_plus import applications, fusion
@@ -70,6 +72,27 @@ def test_mobilenet_plan():
     assert fusion.enable_fused_inference(model) == (27 if TORCH else 0)
 
 
+def test_mobilenet_v2_plan():
+    model = zoo_builds.build("mobilenet_v2")  # no top, 32x32: the build other tests share
+    plan = fusion.fusion_plan(model)
+    names = _names(plan)
+    expected = [("Conv1", "bn_Conv1", "Conv1_relu")]
+    for block in range(17):
+        p = f"block_{block}_" if block else "expanded_conv_"
+        if block:
+            expected.append((f"{p}expand", f"{p}expand_BN", f"{p}expand_relu"))
+        expected.append((f"{p}depthwise", f"{p}depthwise_BN", f"{p}depthwise_relu"))
+        # The linear bottleneck: conv and BN only; the BN output goes to
+        # the residual add or the next block.
+        expected.append((f"{p}project", f"{p}project_BN", None))
+    expected.append(("Conv_1", "Conv_1_bn", "out_relu"))
+    assert names == expected  # every convolution of the network, 52 chains
+    depthwise = [conv for conv, _, _ in plan if conv.name.endswith("depthwise")]
+    assert len(depthwise) == 17
+    assert all(type(conv) is zoo_layers.DepthwiseConv2D for conv in depthwise)
+    assert fusion.enable_fused_inference(model) == (52 if TORCH else 0)
+
+
 def test_xception_plan_stops_at_shared_outputs():
     model = applications.Xception(weights=None, input_shape=(71, 71, 3))
     plan = dict((c, (b, a)) for c, b, a in _names(fusion.fusion_plan(model)))
@@ -123,6 +146,86 @@ def test_fused_model_matches_layer_by_layer(data_format, monkeypatch):
     assert spy.calls == (2 if TORCH else 0)
     for a, b in zip(fused, plain):
         assert _rel(a, b) <= REL
+
+
+def _hard_swish(y):
+    """Keras' hard_silu, written out: y * relu6(y + 3) / 6."""
+    return y * np.clip(y + 3.0, 0.0, 6.0) / 6.0
+
+
+def _hard_swish_model(data_format):
+    """conv -> BN -> hard_silu, depthwise (stride 2) -> BN -> hard_swish
+    (Keras' alias), conv -> BN -> hard_sigmoid (not a post-op)."""
+    shape = (3, 9, 10) if data_format == "channels_first" else (9, 10, 3)
+    axis = 1 if data_format == "channels_first" else -1
+    inputs = keras.Input(shape)
+    x = zoo_layers.Conv2D(4, 3, padding="same", data_format=data_format, name="h1")(inputs)
+    x = zoo_layers.BatchNormalization(axis=axis, name="hb1")(x)
+    x = keras.layers.Activation("hard_silu", name="ha1")(x)
+    x = zoo_layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False,
+                                   data_format=data_format, name="h2")(x)
+    x = zoo_layers.BatchNormalization(axis=axis, name="hb2")(x)
+    x = keras.layers.Activation("hard_swish", name="ha2")(x)
+    x = zoo_layers.Conv2D(5, 1, use_bias=False, data_format=data_format, name="h3")(x)
+    x = zoo_layers.BatchNormalization(axis=axis, name="hb3")(x)
+    x = keras.layers.Activation("hard_sigmoid", name="ha3")(x)
+    model = keras.Model(inputs, x)
+    _randomize_batchnorm(model, seed=8)
+    rng = np.random.default_rng(10)  # seeded kernels: the ranges asserted below are fixed
+    for name in ("h1", "h2", "h3"):
+        conv = model.get_layer(name)
+        conv.kernel.assign(0.6 * rng.standard_normal(conv.kernel.shape).astype("float32"))
+        if conv.use_bias:
+            conv.bias.assign(0.5 * rng.standard_normal(conv.bias.shape).astype("float32"))
+    return model
+
+
+def _bn_stats(bn):
+    return {k: keras.ops.convert_to_numpy(getattr(bn, v)) for k, v in
+            (("mean", "moving_mean"), ("variance", "moving_variance"), ("offset", "beta"),
+             ("scale", "gamma"))}
+
+
+def _hard_swish_reference(model, x, fmt):
+    """The three chains with keras.ops convolutions and normalisations and
+    the activations as NumPy formulas; also each pre-activation."""
+    def layer(name):
+        return model.get_layer(name)
+
+    def chain(y, conv, bn, kind, strides, padding, bias):
+        out = _reference(y, keras.ops.convert_to_numpy(conv.kernel), None,
+                         keras.ops.convert_to_numpy(conv.bias) if bias else None,
+                         _bn_stats(bn), kind, None, strides, padding, fmt)
+        return keras.ops.convert_to_numpy(out).astype("float64")
+
+    pre1 = chain(x, layer("h1"), layer("hb1"), "conv", 1, "same", True)
+    pre2 = chain(_hard_swish(pre1).astype("float32"), layer("h2"), layer("hb2"), "depthwise",
+                 2, "same", False)
+    pre3 = chain(_hard_swish(pre2).astype("float32"), layer("h3"), layer("hb3"), "conv",
+                 1, "valid", False)
+    return np.clip(pre3 + 3.0, 0.0, 6.0) / 6.0, (pre1, pre2)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_hard_swish_chains_fused_match_unfused_and_formula(data_format, monkeypatch):
+    model = _hard_swish_model(data_format)
+    assert _names(fusion.fusion_plan(model)) == [
+        ("h1", "hb1", "ha1"), ("h2", "hb2", "ha2"), ("h3", "hb3", None),
+    ]
+    assert fusion.enable_fused_inference(model) == (3 if TORCH else 0)
+    spy = _Spy(monkeypatch)
+    x = np.random.default_rng(9).standard_normal((2,) + model.input_shape[1:]).astype("float32")
+    x *= 3
+    fused = model.predict_on_batch(x)
+    assert spy.calls == (3 if TORCH else 0)
+    plain = keras.ops.convert_to_numpy(model(x, training=False))  # layer by layer
+    expected, pre_activations = _hard_swish_reference(model, x, data_format)
+    # Every piece of hard-swish is taken: 0 below -3, the quadratic, the identity above 3.
+    for pre in pre_activations:
+        assert pre.min() < -3 and pre.max() > 3 and np.any(np.abs(pre) < 3)
+    assert _rel(plain, expected) <= REL
+    assert _rel(fused, expected) <= REL
+    assert _rel(fused, plain) <= REL
 
 
 def test_layers_called_alone_are_not_fused():
@@ -324,6 +427,41 @@ def test_conv_batchnorm_matches_keras_ops(kind, sp, max_value, data_format):
             assert _rel(run(), expected) <= REL
 
 
+HARD_SILU_CASES = list(itertools.product(["conv", "depthwise", "separable"],
+                                         [(1, "same"), (2, "valid")]))
+if not TORCH:
+    HARD_SILU_CASES = [("depthwise", (2, "valid"))]
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("kind,sp", HARD_SILU_CASES)
+@pytest.mark.parametrize("name", ["hard_silu", "hard_swish"])
+def test_conv_batchnorm_hard_silu_matches_formula(kind, sp, name, data_format):
+    strides, padding = sp
+    x, kernel, pointwise, b, stats = _op_inputs(kind, data_format, kind != "separable")
+    pre = keras.ops.convert_to_numpy(
+        _reference(x, kernel, pointwise, b, stats, kind, None, strides, padding, data_format)
+    ).astype("float64")
+    assert pre.min() < -3 and pre.max() > 3
+    expected = _hard_swish(pre)
+
+    def run():
+        return keras.ops.convert_to_numpy(
+            zoo_ops.conv_batchnorm(
+                x, kernel, pointwise_kernel=pointwise, kind=kind, bias=b, epsilon=1e-3,
+                activation=name, strides=strides, padding=padding,
+                data_format=data_format, **stats,
+            )
+        )
+
+    assert _rel(run(), expected) <= REL  # autograd on (torch: F.conv2d + hardswish)
+    if TORCH:
+        import torch
+
+        with torch.no_grad():  # oneDNN's convolution with the hardswish post-op
+            assert _rel(run(), expected) <= REL
+
+
 def test_conv_batchnorm_gradients_match_keras_ops():
     """With autograd on, the folded convolution differentiates like the
     chain (torch; elsewhere the op is the chain itself)."""
@@ -362,3 +500,12 @@ def test_conv_batchnorm_bad_arguments():
         zoo_ops.conv_batchnorm(x, kernel, kind="separable", **stats)
     with pytest.raises(ValueError, match=r"`max_value` must be None or > 0; received 0"):
         zoo_ops.conv_batchnorm(x, kernel, max_value=0, **stats)
+    with pytest.raises(ValueError, match="`activation` must be None, 'hard_silu' or "
+                                         "'hard_swish'; received 'gelu'"):
+        zoo_ops.conv_batchnorm(x, kernel, activation="gelu", **stats)
+    with pytest.raises(ValueError, match=r"`activation` must be None, 'hard_silu' or "
+                                         r"'hard_swish'; received \['hard_silu'\]"):
+        zoo_ops.conv_batchnorm(x, kernel, activation=["hard_silu"], **stats)
+    with pytest.raises(ValueError, match=r"`max_value` must be None with "
+                                         r"activation='hard_silu'; received max_value=6.0"):
+        zoo_ops.conv_batchnorm(x, kernel, activation="hard_swish", max_value=6.0, **stats)

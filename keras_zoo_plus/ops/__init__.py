@@ -51,8 +51,8 @@ The same names select the other kernels here: :func:`conv2d` runs 1x1
 kernels as one matrix product on JAX/CPU (``"shifted"``, eagerly too) and
 on channels_last strides on torch/CPU; :func:`batch_normalization` makes
 one pass instead of three on torch/CPU; :func:`conv_batchnorm` runs
-Convolution -> BatchNormalization -> ReLU as one oneDNN convolution on
-torch/CPU without autograd (the inference path of
+Convolution -> BatchNormalization -> ReLU/ReLU6/hard-swish as one oneDNN
+convolution on torch/CPU without autograd (the inference path of
 :mod:`keras_zoo_plus.fusion`, gated by :func:`fused_inference_active`).
 Measured figures are in each function's docstring and in
 ``benchmarks/README.md``.
@@ -92,6 +92,10 @@ from keras_zoo_plus.ops._common import pair as _pair
 from keras_zoo_plus.ops._common import same_padding
 
 IMPLEMENTATIONS = ("auto", "native", "shifted", "channels_last")
+
+# conv_batchnorm's ``activation`` values, by the name its kernels receive
+# (Keras registers "hard_swish" as an alias of hard_silu).
+_CONV_BN_ACTIVATIONS = {None: None, "hard_silu": "hard_silu", "hard_swish": "hard_silu"}
 
 # keras.backend.backend() -> the module holding that backend's kernels.
 _MODULES = {"jax": "_jax", "torch": "_torch", "tensorflow": "_tensorflow"}
@@ -450,24 +454,27 @@ def conv_batchnorm(
     data_format=None,
     dilation_rate=1,
     implementation="auto",
+    activation=None,
 ):
-    """``relu(batch_normalization(conv(x) + bias), max_value)`` as one
-    convolution where the backend allows it: the inference-time chain
-    Convolution -> BatchNormalization (moving statistics) -> ReLU/ReLU6 of
-    MobileNet, ResNet, Xception, Inception, DenseNet and NASNet.
+    """``relu(batch_normalization(conv(x) + bias), max_value)`` (or
+    ``hard_silu(...)``) as one convolution where the backend allows it: the
+    inference-time chain Convolution -> BatchNormalization (moving
+    statistics) -> ReLU/ReLU6 of MobileNet(V2), ResNet, Xception,
+    Inception, DenseNet and NASNet, and -> hard-swish of MobileNetV3.
 
     On torch/CPU (``"channels_last"``, the ``"auto"`` choice there) the
     normalisation is folded into the kernel and bias (``kernel * a``,
     ``bias * a + b`` with ``a = scale / sqrt(variance + epsilon)``,
     ``b = offset - mean * a``) and, without autograd, the convolution,
-    bias and clamp run as one oneDNN primitive
+    bias and clamp (or hard-swish) run as one oneDNN primitive
     (``torch.ops.mkldnn._convolution_pointwise``), as TensorFlow's
     grappler does for its graphs; with autograd enabled ``F.conv2d`` plus
-    a clamp keeps gradients. On MobileNet (batch 16, 224) this took torch
-    inference from 1.5x to over 3x keras.applications (``benchmarks/``).
-    Everywhere else it is the unfused chain of :func:`conv2d` /
-    :func:`depthwise_conv2d` / :func:`separable_conv2d`, bias,
-    :func:`batch_normalization` and ``keras.ops.relu``/``relu6``.
+    a clamp (``hardswish``) keeps gradients. On MobileNet (batch 16, 224)
+    this took torch inference from 1.5x to over 3x keras.applications
+    (``benchmarks/``). Everywhere else it is the unfused chain of
+    :func:`conv2d` / :func:`depthwise_conv2d` / :func:`separable_conv2d`,
+    bias, :func:`batch_normalization` and ``keras.ops.relu``/``clip``/
+    ``hard_silu``.
 
     Args:
         x: 4D input in ``data_format``.
@@ -484,13 +491,17 @@ def conv_batchnorm(
             a positive number for ReLU capped there (6 for ReLU6).
         strides, padding, data_format, dilation_rate, implementation: as
             for :func:`conv2d`.
+        activation: ``None`` (the activation is what ``max_value`` says),
+            or ``"hard_silu"`` (alias ``"hard_swish"``: ``y * relu6(y + 3)
+            / 6``, Keras' ``hard_silu``), which needs ``max_value=None``.
 
     Returns:
         The activated, normalised convolution in ``data_format``.
 
     Raises:
         ValueError: for an unknown ``kind``, a ``"separable"`` call without
-            ``pointwise_kernel``, a non-positive ``max_value``, or as for
+            ``pointwise_kernel``, a non-positive ``max_value``, an unknown
+            ``activation`` or one given with ``max_value``, or as for
             :func:`conv2d`.
 
     Example:
@@ -506,6 +517,19 @@ def conv_batchnorm(
         raise ValueError("`pointwise_kernel` is required when kind='separable'.")
     if max_value is not None and not max_value > 0:
         raise ValueError(f"`max_value` must be None or > 0; received {max_value!r}.")
+    if not (activation is None or isinstance(activation, str)) or (
+        activation not in _CONV_BN_ACTIVATIONS
+    ):
+        raise ValueError(
+            "`activation` must be None, 'hard_silu' or 'hard_swish'; "
+            f"received {activation!r}."
+        )
+    activation = _CONV_BN_ACTIVATIONS[activation]
+    if activation is not None and max_value is not None:
+        raise ValueError(
+            f"`max_value` must be None with activation={activation!r}; "
+            f"received max_value={max_value!r}."
+        )
     data_format = resolve_data_format(data_format)
     padding = str(padding).lower()
     _check_implementation(implementation)
@@ -520,7 +544,7 @@ def conv_batchnorm(
         y = kernel_fn(
             x, kernel, mean=mean, variance=variance, offset=offset, scale=scale,
             epsilon=epsilon, bias=bias, pointwise_kernel=pointwise_kernel, kind=kind,
-            max_value=max_value, implementation=chosen, **conv_args,
+            max_value=max_value, activation=activation, implementation=chosen, **conv_args,
         )
         if y is not NotImplemented:
             return y
@@ -544,6 +568,8 @@ def conv_batchnorm(
         y, mean, variance, axis, offset=offset, scale=scale, epsilon=epsilon,
         implementation=implementation,
     )
+    if activation == "hard_silu":
+        return keras.ops.hard_silu(y)
     if max_value is None:
         return y
     if max_value == float("inf"):

@@ -1,6 +1,7 @@
 """PyTorch kernels: native grouped convolutions on channels_last strides,
 one-pass batch normalisation and the fused oneDNN Convolution ->
-BatchNorm -> ReLU of the inference path (see :mod:`keras_zoo_plus.ops`).
+BatchNorm -> ReLU/ReLU6/hard-swish of the inference path (see
+:mod:`keras_zoo_plus.ops`).
 
 Hooks: ``IMPLEMENTATIONS``, ``select_implementation``,
 ``fused_inference_supported``, ``fused_inference_active``,
@@ -81,10 +82,12 @@ def batch_normalization(x, mean, variance, axis, *, offset, scale, epsilon, impl
 
 def conv_batchnorm(
     x, kernel, *, mean, variance, offset, scale, epsilon, bias, pointwise_kernel, kind,
-    max_value, strides, padding, data_format, dilation_rate, implementation,
+    max_value, strides, padding, data_format, dilation_rate, implementation, activation=None,
 ):
     """The normalisation folded into the kernel and bias; without autograd
-    the convolution, bias and clamp run as one oneDNN primitive."""
+    the convolution, bias and clamp (or hard-swish, oneDNN's ``hardswish``
+    post-op: ``y * min(max(y / 6 + 1/2, 0), 1)``) run as one oneDNN
+    primitive."""
     if max(strides) > 1 and max(dilation_rate) > 1:
         return NotImplemented  # the unfused native chain keeps Keras' error
     import torch
@@ -112,7 +115,9 @@ def conv_batchnorm(
     if not x.is_contiguous(memory_format=torch.channels_last):
         x = x.contiguous(memory_format=torch.channels_last)
     if not torch.is_grad_enabled() and _mkldnn_pointwise_ok(x):
-        if max_value is None:
+        if activation == "hard_silu":
+            attr, scalars = "hardswish", []
+        elif max_value is None:
             attr, scalars = "none", []
         elif max_value == float("inf"):
             attr, scalars = "relu", []
@@ -127,7 +132,9 @@ def conv_batchnorm(
             x, weight, shift, stride=strides, padding=torch_padding,
             dilation=dilation_rate, groups=groups,
         )
-        if max_value == float("inf"):
+        if activation == "hard_silu":
+            y = F.hardswish(y)
+        elif max_value == float("inf"):
             y = torch.relu(y)
         elif max_value is not None:
             y = torch.clamp(y, 0.0, float(max_value))
