@@ -371,3 +371,21 @@ def test_a_case_keras_skips_runs_and_passes():
     cls(name).run(result)
     assert (result.skipped, result.errors, result.failures) == ([], [], []), name
     assert result.testsRun == 1
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("MODEL_LIST = [", "MODELS = [", "expected one top-level `MODEL_LIST = ...`, found 0"),
+    ("def test_application_base(", "def test_application_weights(",
+     "deselected tests not found: ['test_application_base']"),
+    ("from keras.src.applications import resnet_v2\n",
+     "from keras.src.applications.resnet_v2 import ResNet50V2\n",
+     "unhandled import of keras.src.applications.resnet_v2"),
+], ids=["no-model-list", "deselected-test-renamed", "other-import-form"])
+def test_a_changed_layout_fails_loudly(tmp_path, monkeypatch, old, new, message):
+    source = suite_path().read_text(encoding="utf8")
+    assert source.count(old) == 1, old
+    path = tmp_path / SUITE_FILE
+    path.write_text(source.replace(old, new), encoding="utf8")
+    monkeypatch.setitem(globals(), "suite_path", lambda: path)
+    with pytest.raises(LayoutError, match=re.escape(message)):
+        load_suite()
