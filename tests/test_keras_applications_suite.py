@@ -285,6 +285,9 @@ def _against_the_zoo(cls):
         super(sub, self).setUp()  # Keras' clear_session(): enter the scope after it
         scope = keras.StatelessScope(initialize_variables=False)
         scope.__enter__()
+        # Then drop the variables left uninitialised: the next StatelessScope
+        # to close (JAX opens one per symbolic call) would initialise them.
+        self.addCleanup(keras.backend.clear_session, free_memory=False)
         self.addCleanup(scope.__exit__, None, None, None)
 
     def tearDown(self):
