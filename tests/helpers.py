@@ -19,6 +19,7 @@ import cases as golden_cases  # noqa: E402
 
 CASES = golden_cases.CASES
 EXTRA_CASES = golden_cases.EXTRA_CASES
+FLOAT32_FLOOR = golden_cases.FLOAT32_FLOOR
 LOADER_CASES = golden_cases.LOADER_CASES
 SEED = golden_cases.SEED
 REL_TOL = 1e-5

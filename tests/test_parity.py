@@ -35,6 +35,7 @@ from keras_zoo_plus import model_table, weights
 
 from helpers import (
     CASES,
+    FLOAT32_FLOOR,
     EXTRA_CASES,
     LOADER_CASES,
     REL_TOL,
@@ -76,7 +77,9 @@ def _checks(case):
 
 PARAMS = [
     pytest.param(case, data_format, check,
-                 marks=[getattr(pytest.mark, m) for m in CASES[case].marks],
+                 marks=[getattr(pytest.mark, m) for m in CASES[case].marks]
+                 + ([pytest.mark.xfail(strict=True, reason=FLOAT32_FLOOR[case])]
+                    if case in FLOAT32_FLOOR else []),
                  id=f"{case}-{data_format}-{check}")
     for case in CASES
     for data_format in FORMATS

@@ -69,6 +69,23 @@ class Case(NamedTuple):
 SLOW = frozenset({"nasnet_large_top", "nasnet_large_notop"})
 
 
+#: Cases float32 itself cannot reproduce within ``REL_TOL`` with the
+#: synthetic weights: the parity test runs them as strict expected
+#: failures (so it fails the day they pass), and the README says so.
+#: MobileNetV2's linear-bottleneck residual stream grows under the
+#: synthetic weights to values whose float32 rounding moves the unpooled
+#: out_relu map by 2-4e-5 of max |output|: tf_keras in float32 against
+#: float64 2.3e-5 (alpha 1), keras.applications 3.15 2.8e-5 off the
+#: oracle, ours 2.5-2.8e-5; pooled still 1.0-1.25e-5 on torch and JAX.
+#: Its top cases (default, alpha 0.35 and 1.3) pass at <= 7.8e-6. The fix
+#: is synthetic weights that keep such networks at a normal scale (all
+#: goldens regenerated), open in issue 14.
+FLOAT32_FLOOR = {
+    "mobilenet_v2_notop": "float32 rounding floor of MobileNetV2's unpooled features "
+    "under the synthetic weights: 2.3e-5 for tf_keras itself against float64",
+}
+
+
 def _size(entry):
     h = entry.min_size + HEIGHT_EXTRA
     return (h, h + WIDTH_EXTRA)
@@ -139,7 +156,13 @@ def _loader_cases():
         best = smallest.get(entry.family)
         if best is None or entry.params < best.params:
             smallest[entry.family] = entry
-    return tuple(f"{smallest[f].name}_notop" for f in sorted(smallest))
+    # The no-top case, unless float32 cannot pass it (then the top case):
+    # these cases check more than the output (the loaded arrays).
+    return tuple(
+        f"{smallest[f].name}_notop" if f"{smallest[f].name}_notop" not in FLOAT32_FLOOR
+        else f"{smallest[f].name}_top"
+        for f in sorted(smallest)
+    )
 
 
 #: One case per family whose weights go through the public
