@@ -35,8 +35,8 @@ from keras_zoo_plus import model_table, weights
 
 from helpers import (
     CASES,
-    FLOAT32_FLOOR,
     EXTRA_CASES,
+    FLOAT32_FLOOR,
     LOADER_CASES,
     REL_TOL,
     from_format,

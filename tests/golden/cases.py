@@ -76,7 +76,8 @@ SLOW = frozenset({"nasnet_large_top", "nasnet_large_notop"})
 #: synthetic weights to values whose float32 rounding moves the unpooled
 #: out_relu map by 2-4e-5 of max |output|: tf_keras in float32 against
 #: float64 2.3e-5 (alpha 1), keras.applications 3.15 2.8e-5 off the
-#: oracle, ours 2.8e-5 (TF), 4.6e-5 (torch), 3.3-3.6e-5 (JAX); pooled still 1.0-1.25e-5 on torch and JAX.
+#: oracle, ours 2.8e-5 (TF), 4.6e-5 (torch), 3.3-3.6e-5 (JAX); pooled
+#: still 1.0-1.25e-5 on torch and JAX.
 #: Its top cases (default, alpha 0.35 and 1.3) pass at <= 7.8e-6. The fix
 #: is synthetic weights that keep such networks at a normal scale (all
 #: goldens regenerated), open in issue 14.
