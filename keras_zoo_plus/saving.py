@@ -380,7 +380,9 @@ def _load_keras2_h5(path, objects, compile, safe_mode):
     text = raw.decode("utf8") if isinstance(raw, bytes) else raw
     config = json.loads(text)
     _rewrite_keras2(config)
-    if not (compile and has_training_config) and not _names_class(config, "Lambda"):
+    # keras.legacy.saving is public API; without it, the ordinary loader.
+    fast = hasattr(getattr(keras, "legacy", None), "saving")
+    if fast and not (compile and has_training_config) and not _names_class(config, "Lambda"):
         model = deferred.build_without_initializers(_build_keras2, config, objects)
         model.load_weights(path)
         return model
