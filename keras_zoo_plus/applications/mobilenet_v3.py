@@ -34,7 +34,6 @@ gate broadcasts over the spatial axes of either data format.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 from keras import layers
@@ -42,6 +41,7 @@ from keras import layers
 from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
+from keras_zoo_plus.applications.mobilenet_v2 import _is_real, make_divisible  # noqa: F401
 
 # The official graph's BatchNormalization settings.
 BN_EPSILON = 1e-3
@@ -96,19 +96,6 @@ STEM_FILTERS = 16
 #: ``alpha > 1``).
 SMALL_LAST_POINT = 1024
 LARGE_LAST_POINT = 1280
-
-
-def make_divisible(value, divisor=8):
-    """``value`` rounded to the nearest multiple of ``divisor`` (ties up),
-    at least ``divisor`` and never more than 10% below ``value``: the
-    official channel rule (``alpha=0.75``: the stem's 12 channels become
-    16)."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _variants_text():
