@@ -88,44 +88,49 @@ class _Refs:
     """How the references of one Keras 2 functional config change: layer
     names (``/`` replaced, :func:`_slash_free_names`) and node indices.
 
-    A tf.keras functional config counts the nodes of a nested model from 1
-    when tf.keras skips the model's first node (its own input-to-output
-    node: a nested functional model, or a Sequential that starts with an
-    InputLayer; tf_keras' ``_should_skip_first_node``), and tf.keras' loader
-    subtracts it again. Keras 3's counts from 0 (it creates no such node)
-    and does not subtract, so ``["stem", 1, 0]`` must become
-    ``["stem", 0, 0]``.
+    tf.keras counts the nodes of a nested model from 1 when it skips the
+    model's first node (its own input-to-output node: a nested functional
+    model, or a Sequential that starts with an InputLayer; tf_keras'
+    ``_should_skip_first_node``). Keras 3 models have no such node, and
+    Keras 3 subtracts that 1 only for a functional model named in
+    ``input_layers``/``output_layers``; so ``["stem", 1, 0]`` becomes
+    ``["stem", 0, 0]`` in every node, and in ``input_layers``/
+    ``output_layers`` for a Sequential.
     """
 
     def __init__(self, entries):
         self.rename = _slash_free_names([_layer_name(entry) for entry in entries])
-        self.skipped = {_layer_name(entry) for entry in entries if _skips_first_node(entry)}
+        self.skipped = {_layer_name(entry): _skips_first_node(entry) for entry in entries}
 
-    def ref(self, value):
+    def ref(self, value, io=False):
         name, index = value[0], value[1]
-        if name in self.skipped and isinstance(index, int) and index > 0:
+        skipped = self.skipped.get(name)
+        if skipped and (not io or skipped == "Sequential") and isinstance(index, int) and index:
             index -= 1
         return [self.rename.get(name, name), index, *value[2:]]
 
-    def nodes(self, value):
-        """``value`` (a reference, or nested lists of them), mapped."""
+    def nodes(self, value, io=False):
+        """``value`` (a reference, or nested lists of them), mapped; ``io``:
+        it is ``input_layers`` or ``output_layers``."""
         if _is_node_data(value):
-            return self.ref(value)
+            return self.ref(value, io)
         if isinstance(value, list):
-            return [self.nodes(item) for item in value]
+            return [self.nodes(item, io) for item in value]
         return value
 
 
 def _skips_first_node(entry):
+    """``"Functional"``/``"Sequential"`` for a nested model whose first
+    node tf.keras skips, else ``None``."""
     class_name = entry.get("class_name")
-    if class_name in ("Functional", "Model"):
-        return True
+    inner = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+    if class_name in ("Functional", "Model") and "output_layers" in inner:
+        return "Functional"
     if class_name == "Sequential":
-        layers = (entry.get("config") or {}).get("layers") or []
-        return bool(layers) and isinstance(layers[0], dict) and (
-            layers[0].get("class_name") == "InputLayer"
-        )
-    return False
+        layers = inner.get("layers") or []
+        if layers and isinstance(layers[0], dict) and layers[0].get("class_name") == "InputLayer":
+            return "Sequential"
+    return None
 
 
 def _slash_free_names(names):
@@ -229,18 +234,9 @@ def _strip_registration(entry):
     entry.pop("registered_name", None)
 
 
-# Marks a functional config :func:`_rewrite_keras2` has rewritten (its
-# node indices must not be shifted twice); Keras ignores the key, and
-# Keras2Functional removes it.
-_REWRITTEN = "keras_zoo_plus_rewritten"
-
-
 def _is_keras2_functional(inner):
-    """Whether a functional config was written by Keras 2 and not yet
-    rewritten: its nodes are lists (Keras 3 writes ``{"args": ...,
-    "kwargs": ...}``)."""
-    if inner.get(_REWRITTEN):
-        return False
+    """Whether a functional config was written by Keras 2: its nodes are
+    lists (Keras 3 writes ``{"args": ..., "kwargs": ...}``)."""
     nodes = [
         node
         for entry in inner.get("layers") or []
@@ -250,22 +246,22 @@ def _is_keras2_functional(inner):
     return bool(nodes) and all(isinstance(node, list) for node in nodes)
 
 
-def _rewrite_layers(inner):
+def _rewrite_layers(inner, nested_functionals):
     entries = [entry for entry in inner["layers"] if isinstance(entry, dict)]
     refs = _Refs(entries)
     for entry in entries:
         _strip_registration(entry)
         _rename_entry(entry, refs.rename)
         if entry.get("class_name") == "TFOpLambda":
-            if "arguments" not in entry.get("config", {}):
-                _tf_op_nodes(entry, refs)
+            _tf_op_nodes(entry, refs)
         elif "inbound_nodes" in entry:
             entry["inbound_nodes"] = refs.nodes(entry["inbound_nodes"])
-        _rewrite_keras2(entry)
+        if nested_functionals or _skips_first_node(entry) != "Functional":
+            _rewrite_keras2(entry, nested_functionals)
     return refs
 
 
-def _rewrite_keras2(entry):
+def _rewrite_keras2(entry, nested_functionals=True):
     """Rewrite, in place, a Keras 2 (tf.keras) model config entry
     ``{"class_name", "config"}`` and the models nested in it into a config
     Keras 3's legacy deserializer builds the same model from:
@@ -273,6 +269,7 @@ def _rewrite_keras2(entry):
     - ``module``/``registered_name`` dropped (:func:`_strip_registration`);
     - ``/`` in layer names replaced (:func:`_slash_free_names`), in the
       nodes and ``input_layers``/``output_layers`` that refer to them too;
+    - references to a nested model's nodes counted from 0 (:class:`_Refs`);
     - ``TFOpLambda`` nodes turned into :class:`TFOpLambda` configs
       (:func:`_tf_op_nodes`);
     - the single-entry ``input_layers``/``output_layers``
@@ -282,28 +279,27 @@ def _rewrite_keras2(entry):
       ``[tensor]`` to the next layer (GlobalAveragePooling2D then returns
       garbage) where Keras 2 hands it a tensor.
 
-    - references to a nested model's nodes counted from 0 (:class:`_Refs`).
-
-    Layer entries without a ``layers`` list are left as they are. The
-    rewrite is idempotent: a rewritten functional config is marked
-    (``_REWRITTEN``).
+    Layer entries without a ``layers`` list are left as they are, and so
+    are functional configs Keras 3 wrote. Apply it once to a config (node
+    indices would shift twice): ``nested_functionals=False`` leaves the
+    functional models nested in ``entry`` to their own call (what
+    :class:`Keras2Functional` does, which Keras calls for each of them).
     """
     inner = entry.get("config") if isinstance(entry, dict) else None
     if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
         return
     if "output_layers" not in inner:  # Sequential: no references between layers
-        _rewrite_layers(inner)
+        _rewrite_layers(inner, nested_functionals)
         return
     if not _is_keras2_functional(inner):
         return
-    refs = _rewrite_layers(inner)
+    refs = _rewrite_layers(inner, nested_functionals)
     for key in ("input_layers", "output_layers"):
         nodes = inner.get(key)
         if isinstance(nodes, list) and len(nodes) == 1 and isinstance(nodes[0], list):
             nodes = nodes[0]
         if nodes is not None:
-            inner[key] = refs.nodes(nodes)
-    inner[_REWRITTEN] = True
+            inner[key] = refs.nodes(nodes, io=True)
 
 
 class Keras2Functional:
@@ -325,10 +321,9 @@ class Keras2Functional:
     def from_config(cls, config, custom_objects=None):
         if _is_keras2_functional(config):
             entry = {"class_name": "Functional", "config": copy.deepcopy(config)}
-            _rewrite_keras2(entry)
+            # The functional models nested in this one come back here.
+            _rewrite_keras2(entry, nested_functionals=False)
             config = entry["config"]
-        if _REWRITTEN in config:
-            config = {key: value for key, value in config.items() if key != _REWRITTEN}
         return keras.Model.from_config(config, custom_objects=custom_objects)
 
 
@@ -436,9 +431,15 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     objects = _zoo_custom_objects()
     objects.update(custom_objects or {})
     path = os.fspath(filepath)
+    keras2 = _is_keras2_h5(path)
+    if keras2:
+        # The config is rewritten whole (top-level Sequential models
+        # included) before Keras reads it: Keras must not rewrite its
+        # functional models again (their node indices would shift twice).
+        objects = {k: v for k, v in objects.items() if v is not Keras2Functional}
     try:
         with keras.saving.custom_object_scope(objects):
-            if _is_keras2_h5(path):
+            if keras2:
                 model = _load_keras2_h5(path, objects, compile, safe_mode)
             else:
                 model = keras.models.load_model(

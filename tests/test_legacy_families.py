@@ -384,11 +384,11 @@ def _keras2_entry(class_name, name, config, inbound):
             "module": "keras.layers", "registered_name": None}
 
 
-def keras2_config():
-    """A functional config in the form tf_keras 2.21 writes it (layer
+def keras2_base():
+    """A functional config entry in the form tf_keras 2.21 writes it (layer
     names with '/', TFOpLambda nodes with a constant first argument and a
-    tensor in kwargs, wrapped input/output layers), nested in a
-    Sequential."""
+    tensor in kwargs, wrapped input/output layers): ``(2 - relu(x)) *
+    relu(x)``."""
     layers = [
         _keras2_entry("InputLayer", "in", {"batch_input_shape": [None, 4], "sparse": False,
                                            "ragged": False}, []),
@@ -402,17 +402,47 @@ def keras2_config():
                       [["tf.math.subtract", 0, 0, {"y": ["block/act", 0, 0], "name": None}]]),
     ]
     for entry in layers:
-        entry.pop("module") if entry["class_name"] == "TFOpLambda" else None
-    functional = {"class_name": "Functional", "module": "tf_keras.src.engine.functional",
-                  "registered_name": "Functional", "name": "base",
-                  "config": {"name": "base", "trainable": True, "layers": layers,
-                             "input_layers": [["in", 0, 0]],
-                             "output_layers": [["tf.math.multiply", 0, 0]]}}
-    return {"class_name": "Sequential", "config": {"name": "outer", "layers": [functional]}}
+        if entry["class_name"] == "TFOpLambda":
+            del entry["module"], entry["registered_name"]
+    return {"class_name": "Functional", "module": "tf_keras.src.engine.functional",
+            "registered_name": "Functional", "name": "base",
+            "config": {"name": "base", "trainable": True, "layers": layers,
+                       "input_layers": [["in", 0, 0]],
+                       "output_layers": [["tf.math.multiply", 0, 0]]}}
+
+
+def keras2_sequential():
+    """``keras2_base()`` in a Sequential."""
+    return {"class_name": "Sequential", "config": {"name": "outer", "layers": [keras2_base()]}}
+
+
+def keras2_functional():
+    """``keras2_base()`` and a Sequential head starting with an InputLayer,
+    in a functional model ``b1 = base(x); h = head(b1); b2 = base(h)``
+    with the outputs ``[h, b1, b2]``: tf.keras counts both nested models'
+    nodes from 1."""
+    base = keras2_base()
+    base["inbound_nodes"] = [[["image", 0, 0, {}]], [["head", 1, 0, {}]]]
+    head_layers = [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "dtype": "float32",
+                                                "sparse": False, "ragged": False,
+                                                "name": "head_in"}},
+        {"class_name": "Activation", "config": {"name": "head/tanh", "trainable": True,
+                                                "dtype": "float32", "activation": "tanh"}},
+    ]
+    head = {"class_name": "Sequential", "module": "keras", "registered_name": None,
+            "name": "head", "inbound_nodes": [[["base", 1, 0, {}]]],
+            "config": {"name": "head", "layers": head_layers}}
+    image = _keras2_entry("InputLayer", "image", {"batch_input_shape": [None, 4],
+                                                  "sparse": False, "ragged": False}, [])
+    return {"class_name": "Functional",
+            "config": {"name": "outer", "trainable": True, "layers": [image, base, head],
+                       "input_layers": [["image", 0, 0]],
+                       "output_layers": [["head", 1, 0], ["base", 1, 0], ["base", 2, 0]]}}
 
 
 def test_keras2_config_rewrite():
-    entry = keras2_config()
+    entry = keras2_sequential()
     saving._rewrite_keras2(entry)
     inner = entry["config"]["layers"][0]
     assert "module" not in inner and "registered_name" not in inner
@@ -428,40 +458,64 @@ def test_keras2_config_rewrite():
     assert multiply["inbound_nodes"] == [[["tf.math.subtract", 0, 0], ["block_act_1", 0, 0]]]
     assert config["input_layers"] == ["in", 0, 0]
     assert config["output_layers"] == ["tf.math.multiply", 0, 0]
-    again = json.loads(json.dumps(entry))
-    saving._rewrite_keras2(again)
-    assert again == entry  # idempotent
 
 
-def _write_keras2_h5(path, config):
+def test_keras2_nested_model_references():
+    entry = keras2_functional()
+    saving._rewrite_keras2(entry)
+    image, base, head = entry["config"]["layers"]
+    # Keras 3 models have no first node of their own: 1 -> 0 in nodes ...
+    assert head["inbound_nodes"] == [[["base", 0, 0, {}]]]
+    assert base["inbound_nodes"] == [[["image", 0, 0, {}]], [["head", 0, 0, {}]]]
+    # ... and in output_layers for a Sequential; Keras subtracts it itself
+    # for a functional model named there.
+    assert entry["config"]["output_layers"] == [["head", 0, 0], ["base", 1, 0], ["base", 2, 0]]
+    assert [la["config"]["name"] for la in head["config"]["layers"]] == ["head_in", "head_tanh"]
+    # The nested functional model is rewritten too, unless left to its own
+    # Keras2Functional call.
+    assert "arguments" in base["config"]["layers"][3]["config"]
+    entry = keras2_functional()
+    saving._rewrite_keras2(entry, nested_functionals=False)
+    assert "arguments" not in entry["config"]["layers"][1]["config"]["layers"][3]["config"]
+
+
+def _write_keras2_h5(path, config, layer_names):
     """A weightless Keras 2 full-model .h5 in tf_keras' layout."""
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = b"2.21.0"
         f.attrs["backend"] = b"tensorflow"
         f.attrs["model_config"] = json.dumps(config).encode()
         weights = f.create_group("model_weights")
-        weights.attrs["layer_names"] = [b"base"]
+        weights.attrs["layer_names"] = [name.encode() for name in layer_names]
         weights.attrs["backend"] = b"tensorflow"
         weights.attrs["keras_version"] = b"2.21.0"
-        weights.create_group("base").attrs["weight_names"] = []
+        for name in layer_names:
+            weights.create_group(name).attrs["weight_names"] = []
     return path
 
 
 @pytest.mark.parametrize("loader", [keras_zoo_plus.load_model, _keras_loader],
                          ids=["keras_zoo_plus", "keras"])
 def test_keras2_graph_with_ops_and_slashes_loads(loader, tmp_path):
-    model = loader(_write_keras2_h5(tmp_path / "k2.h5", keras2_config()))
     x = np.array([[-1.0, 0.5, 2.0, 3.0]], "float32")
     relu = np.maximum(x, 0.0)
-    expected = (2.0 - relu) * relu
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), expected, rtol=1e-6)
+    base = (2.0 - relu) * relu
+    model = loader(_write_keras2_h5(tmp_path / "seq.h5", keras2_sequential(), ["base"]))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), base, rtol=1e-6)
     assert model.layers[0].get_layer("block_act_1").name == "block_act_1"
+    model = loader(_write_keras2_h5(tmp_path / "fun.h5", keras2_functional(),
+                                    ["image", "base", "head"]))
+    h, b1, b2 = (keras.ops.convert_to_numpy(y) for y in model(x))
+    np.testing.assert_allclose(b1, base, rtol=1e-6)
+    np.testing.assert_allclose(h, np.tanh(base), rtol=1e-6)
+    relu_h = np.maximum(np.tanh(base), 0.0)
+    np.testing.assert_allclose(b2, (2.0 - relu_h) * relu_h, rtol=1e-6)
 
 
 def test_keras_loader_refuses_the_raw_keras2_graph(tmp_path):
     """Why custom_objects() holds ``Functional``: without it Keras 3 does
     not read tf.keras' TFOpLambda nodes."""
-    path = _write_keras2_h5(tmp_path / "k2.h5", keras2_config())
+    path = _write_keras2_h5(tmp_path / "k2.h5", keras2_sequential(), ["base"])
     objects = {k: v for k, v in keras_zoo_plus.custom_objects().items() if k != "Functional"}
     with pytest.raises((TypeError, ValueError)):
         keras.saving.load_model(path, custom_objects=objects)
