@@ -139,3 +139,21 @@ def test_preprocess_input_and_decode_predictions(data_format):
     np.testing.assert_allclose(got, x / 127.5 - 1.0, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(x, keep)
     assert mobilenet_v2.decode_predictions is imagenet.decode_predictions
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, data_format, pads",
+    [
+        ((64, 81, 3), 3, "channels_last", ((0, 1), (1, 1))),
+        ((3, 64, 81), 5, "channels_first", ((1, 2), (2, 2))),
+        ((65, None, 3), 3, "channels_last", ((1, 1), (0, 1))),
+        # keras.applications' correct_pad: an unknown height pads both axes
+        # as even sizes, whatever the width.
+        ((None, 81, 3), 3, "channels_last", ((0, 1), (0, 1))),
+        ((None, 81, 3), 5, "channels_last", ((1, 2), (1, 2))),
+    ],
+)
+def test_stride2_padding_is_keras_correct_pad(shape, kernel, data_format, pads):
+    from keras_zoo_plus.applications import _common
+
+    assert _common.correct_pad(keras.Input(shape), kernel, data_format) == pads

@@ -132,6 +132,27 @@ def prepare(
     )
 
 
+def spatial(shape, data_format):
+    """``(rows, cols)`` of a 3-entry input shape (no batch axis) in
+    ``data_format``, or None if ``shape`` is not one."""
+    if not isinstance(shape, (tuple, list)) or len(shape) != 3:
+        return None
+    return tuple(shape[1:]) if data_format == "channels_first" else tuple(shape[:2])
+
+
+def correct_pad(x, kernel_size, data_format):
+    """The zero padding before a stride-2 ``valid`` convolution that gives
+    TensorFlow's ``same`` windows, keras.applications' rule (its
+    ``correct_pad``): ``k // 2`` pixels at the end, one fewer at the start
+    of an even size; an unknown size pads as an even one, and an unknown
+    height pads both axes as even ones."""
+    rows, cols = spatial(tuple(x.shape[1:]), data_format)
+    half = kernel_size // 2
+    if rows is None:
+        return ((half - 1, half), (half - 1, half))
+    return tuple((half - (1 if size is None else 1 - size % 2), half) for size in (rows, cols))
+
+
 def global_pool(x, spec, *, top=False):
     """Global pooling: ``avg`` for a top, else as ``spec.pooling`` says."""
     mode = "avg" if top else spec.pooling

@@ -96,11 +96,40 @@ def validate_mobilenet_args(alpha, depth_multiplier, dropout, weights):
             )
 
 
-def _spatial(shape, data_format):
-    """(rows, cols) of a 3-entry shape, or None if it is not one."""
-    if not isinstance(shape, (tuple, list)) or len(shape) != 3:
-        return None
-    return tuple(shape[1:]) if data_format == "channels_first" else tuple(shape[:2])
+def prepare_with_official_rows(model, official_rows, *, weights, input_shape, input_tensor,
+                               data_format, **common):
+    """``_common.prepare`` for a MobileNet whose official files exist per
+    square input size (``rows``): keras.applications' rule makes a square
+    official size the default size (so ``include_top`` with imagenet weights
+    accepts it), anything else 224.
+
+    Returns:
+        ``(spec, rows)``: ``rows`` names the official file; with imagenet
+        weights and an input that is not a square official size it is 224,
+        with keras.applications' warning.
+    """
+    df = imagenet.resolve_data_format(data_format)
+    shape = input_shape
+    if shape is None and input_tensor is not None and hasattr(input_tensor, "shape"):
+        shape = tuple(input_tensor.shape[1:])
+    size = _common.spatial(shape, df)
+    default_size = 224
+    if size is not None and size[0] == size[1] and size[0] in official_rows:
+        default_size = size[0]
+    spec = _common.prepare(
+        model, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
+        data_format=df, default_size=default_size, **common,
+    )
+    rows, cols = _common.spatial(spec.input_shape, df)
+    if weights == "imagenet" and (rows != cols or rows not in official_rows):
+        rows = 224
+        warnings.warn(
+            "`input_shape` is undefined or non-square, or `rows` is not in "
+            f"{list(official_rows)}. Weights for input shape (224, 224) will be "
+            "loaded as the default.",
+            stacklevel=3,
+        )
+    return spec, rows
 
 
 def apply_conv_block(x, filters, *, strides, data_format, name="conv1"):
@@ -210,31 +239,12 @@ def MobileNet(
         (None, 256)
     """
     validate_mobilenet_args(alpha, depth_multiplier, dropout, weights)
-    df = imagenet.resolve_data_format(data_format)
-    shape = input_shape
-    if shape is None and input_tensor is not None and hasattr(input_tensor, "shape"):
-        shape = tuple(input_tensor.shape[1:])
-    spatial = _spatial(shape, df)
-    # keras.applications' rule: a square official size is the default size
-    # (so include_top with imagenet weights accepts it); anything else is 224.
-    default_size = 224
-    if spatial is not None and spatial[0] == spatial[1] and spatial[0] in IMAGENET_ROWS:
-        default_size = spatial[0]
-    spec = _common.prepare(
-        "mobilenet", include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, data_format=df,
-        default_size=default_size,
+    spec, rows = prepare_with_official_rows(
+        "mobilenet", IMAGENET_ROWS, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
-    rows, cols = _spatial(spec.input_shape, df)
-    if weights == "imagenet" and (rows != cols or rows not in IMAGENET_ROWS):
-        rows = 224
-        warnings.warn(
-            "`input_shape` is undefined or non-square, or `rows` is not in "
-            "[128, 160, 192, 224]. Weights for input shape (224, 224) will be "
-            "loaded as the default.",
-            stacklevel=2,
-        )
+    df = spec.data_format
 
     x = apply_conv_block(spec.inputs, int(32 * alpha), strides=2, data_format=df)
     for block_id, (filters, strides) in enumerate(BLOCKS, 1):

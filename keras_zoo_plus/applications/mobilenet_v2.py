@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 
 from keras import layers
 
 from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
+from keras_zoo_plus.applications.mobilenet import prepare_with_official_rows
 
 # The official graph's BatchNormalization settings.
 BN_EPSILON = 1e-3
@@ -84,24 +84,6 @@ def validate_alpha(alpha, weights):
         )
 
 
-def _spatial(shape, data_format):
-    """(rows, cols) of a 3-entry shape, or None if it is not one."""
-    if not isinstance(shape, (tuple, list)) or len(shape) != 3:
-        return None
-    return tuple(shape[1:]) if data_format == "channels_first" else tuple(shape[:2])
-
-
-def _stride2_padding(x, data_format):
-    """The zero padding before a stride-2 3x3 ``valid`` convolution that
-    reproduces TensorFlow's ``same`` windows: one pixel on each side of an
-    odd size, only after an even one. As keras.applications, an unknown
-    height pads both axes as even sizes (and so does an unknown width)."""
-    rows, cols = _spatial(tuple(x.shape[1:]), data_format)
-    if rows is None:
-        return ((0, 1), (0, 1))
-    return tuple((0 if size is None else size % 2, 1) for size in (rows, cols))
-
-
 def apply_inverted_res_block(x, filters, *, stride, expansion, data_format, block_id):
     """Expand (1x1 conv, BN, ReLU6; not in block 0), 3x3 depthwise conv,
     BN, ReLU6, project (1x1 conv, BN, linear), and the residual add when
@@ -126,7 +108,7 @@ def apply_inverted_res_block(x, filters, *, stride, expansion, data_format, bloc
         prefix = "expanded_conv_"
     if stride == 2:
         x = layers.ZeroPadding2D(
-            _stride2_padding(x, data_format), data_format=data_format, name=f"{prefix}pad"
+            _common.correct_pad(x, 3, data_format), data_format=data_format, name=f"{prefix}pad"
         )(x)
     x = zoo_layers.DepthwiseConv2D(
         3, strides=stride, padding="same" if stride == 1 else "valid", use_bias=False,
@@ -203,31 +185,12 @@ def MobileNetV2(
         (None, 1280)
     """
     validate_alpha(alpha, weights)
-    df = imagenet.resolve_data_format(data_format)
-    shape = input_shape
-    if shape is None and input_tensor is not None and hasattr(input_tensor, "shape"):
-        shape = tuple(input_tensor.shape[1:])
-    spatial = _spatial(shape, df)
-    # keras.applications' rule: a square official size is the default size
-    # (so include_top with imagenet weights accepts it); anything else is 224.
-    default_size = 224
-    if spatial is not None and spatial[0] == spatial[1] and spatial[0] in IMAGENET_ROWS:
-        default_size = spatial[0]
-    spec = _common.prepare(
-        "mobilenet_v2", include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, data_format=df,
-        default_size=default_size,
+    spec, rows = prepare_with_official_rows(
+        "mobilenet_v2", IMAGENET_ROWS, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, data_format=data_format,
     )
-    rows, cols = _spatial(spec.input_shape, df)
-    if weights == "imagenet" and (rows != cols or rows not in IMAGENET_ROWS):
-        rows = 224
-        warnings.warn(
-            "`input_shape` is undefined or non-square, or `rows` is not in "
-            "[96, 128, 160, 192, 224]. Weights for input shape (224, 224) will be "
-            "loaded as the default.",
-            stacklevel=2,
-        )
+    df = spec.data_format
 
     bn = dict(bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM, data_format=df)
     x = _common.apply_conv_bn(

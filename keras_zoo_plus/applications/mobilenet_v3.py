@@ -140,21 +140,6 @@ def validate_mobilenet_v3_args(alpha, minimalistic, dropout_rate, include_prepro
         )
 
 
-def _spatial(shape, data_format):
-    return tuple(shape[1:]) if data_format == "channels_first" else tuple(shape[:2])
-
-
-def _stride2_padding(x, kernel_size, data_format):
-    """The zero padding before a stride-2 ``valid`` convolution that gives
-    TensorFlow's ``same`` windows: ``k // 2`` pixels at the end, one fewer
-    at the start of an even (or unknown) size."""
-    half = kernel_size // 2
-    return tuple(
-        (half - (1 if size is None or size % 2 == 0 else 0), half)
-        for size in _spatial(tuple(x.shape[1:]), data_format)
-    )
-
-
 def _activate(x, hard_swish, *, name):
     """Hard-swish as one ``Activation("hard_silu")``, or a ReLU layer."""
     if hard_swish:
@@ -203,7 +188,7 @@ def apply_inverted_res_block(
         x = _activate(x, hard_swish, name=f"{prefix}expand_activation")
     if stride == 2:
         x = layers.ZeroPadding2D(
-            _stride2_padding(x, kernel_size, data_format), data_format=data_format,
+            _common.correct_pad(x, kernel_size, data_format), data_format=data_format,
             name=f"{prefix}depthwise_pad",
         )(x)
     x = zoo_layers.DepthwiseConv2D(
@@ -243,7 +228,7 @@ def apply_top(x, spec, *, last_point, hard_swish, dropout_rate):
 def _mobilenet_v3(spec, blocks, last_point, *, alpha, minimalistic, dropout_rate,
                   include_preprocessing):
     df = spec.data_format
-    rows, cols = _spatial(spec.input_shape, df)
+    rows, cols = _common.spatial(spec.input_shape, df)
     if spec.weights == "imagenet" and not rows == cols == IMAGENET_ROWS:
         warnings.warn(
             "`input_shape` is undefined or non-square, or `rows` is not 224. "

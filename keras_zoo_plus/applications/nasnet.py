@@ -65,23 +65,6 @@ def _conv1x1(x, filters, *, data_format, name):
     )(x)
 
 
-def _spatial(x, data_format):
-    shape = tuple(x.shape)
-    return shape[2:4] if data_format == "channels_first" else shape[1:3]
-
-
-def correct_pad(x, kernel_size, data_format):
-    """Zero padding that makes a stride-2 ``valid`` window equal TensorFlow's
-    ``same``: symmetric for odd sizes, one more at the end for even sizes.
-    An unknown size is padded as an even one (as keras.applications)."""
-    pads = []
-    for size in _spatial(x, data_format):
-        half = kernel_size // 2
-        adjust = 1 if size is None else 1 - size % 2
-        pads.append((half - adjust, half))
-    return tuple(pads)
-
-
 def apply_separable_block(x, filters, kernel_size=3, *, strides=1, data_format, block_id):
     """Two times [ReLU -> SeparableConv2D -> BatchNormalization]; the first
     convolution may be strided (explicit zero padding, so every backend pads
@@ -89,7 +72,7 @@ def apply_separable_block(x, filters, kernel_size=3, *, strides=1, data_format, 
     x = layers.Activation("relu", name=f"separable_conv_1_relu_{block_id}")(x)
     if strides == 2:
         x = layers.ZeroPadding2D(
-            correct_pad(x, kernel_size, data_format), data_format=data_format,
+            _common.correct_pad(x, kernel_size, data_format), data_format=data_format,
             name=f"separable_conv_1_pad_{block_id}",
         )(x)
         padding = "valid"
@@ -193,7 +176,7 @@ def apply_reduction_cell(ip, p, filters, *, p_is_larger, data_format, block_id):
     h = _bn(h, df, f"reduction_bn_1_{block_id}")
     # Pools read h zero-padded like TensorFlow's `same`, padding included.
     h3 = layers.ZeroPadding2D(
-        correct_pad(h, 3, df), data_format=df, name=f"reduction_pad_1_{block_id}"
+        _common.correct_pad(h, 3, df), data_format=df, name=f"reduction_pad_1_{block_id}"
     )(h)
 
     def sep(t, k, side, strides=2):
