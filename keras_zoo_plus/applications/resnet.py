@@ -83,7 +83,7 @@ def _resnet(spec, blocks):
 
 
 _DOC = """Instantiate the {title} architecture.
-
+{about}
     Args:
         include_top: whether to include the global-average-pool + Dense top.
         weights: None (random init), "imagenet", or a path to a weights file
@@ -151,7 +151,7 @@ def ResNet152(
 
 
 for _fn in (ResNet50, ResNet101, ResNet152):
-    _fn.__doc__ = _DOC.format(title=_fn.__name__)
+    _fn.__doc__ = _DOC.format(title=_fn.__name__, about="")
 
 
 preprocess_input = _common.make_preprocess_input("resnet")

@@ -85,39 +85,13 @@ def _resnet_v2(spec, blocks):
     return _common.finish(x, spec)
 
 
-_DOC = """Instantiate the {title} architecture (pre-activation ResNet).
-
-    Reference: [Identity Mappings in Deep Residual Networks](
+# resnet's docstring, with the pre-activation reference and preprocessing.
+_ABOUT = """
+    A pre-activation ResNet: [Identity Mappings in Deep Residual Networks](
     https://arxiv.org/abs/1603.05027) (ECCV 2016). Inputs are preprocessed
     with `keras_zoo_plus.applications.resnet_v2.preprocess_input` (pixels
     scaled to [-1, 1]).
-
-    Args:
-        include_top: whether to include the global-average-pool + Dense top.
-        weights: None (random init), "imagenet", or a path to a weights file
-            (legacy Keras .h5, .weights.h5 or .keras).
-        input_tensor: optional Keras tensor (output of `keras.Input()`).
-        input_shape: optional shape tuple, only with `include_top=False`
-            (otherwise (224, 224, 3), or (3, 224, 224) with channels_first);
-            at least 32 pixels high and wide.
-        pooling: None, "avg" or "max" when `include_top` is False.
-        classes: number of classes (1000 with imagenet weights and a top).
-        classifier_activation: activation of the top layer (None: logits).
-        name: model name.
-        data_format: "channels_last", "channels_first" or None (global
-            default). Weights are the same for both.
-
-    Returns:
-        A `keras.Model`.
-
-    Raises:
-        ValueError, TypeError: for invalid arguments, before building.
-
-    Example:
-        >>> model = {title}(weights=None, include_top=False, pooling="avg")
-        >>> model.output_shape
-        (None, 2048)
-    """
+"""
 
 
 def ResNet50V2(
@@ -160,7 +134,7 @@ def ResNet152V2(
 
 
 for _fn in (ResNet50V2, ResNet101V2, ResNet152V2):
-    _fn.__doc__ = _DOC.format(title=_fn.__name__)
+    _fn.__doc__ = resnet._DOC.format(title=_fn.__name__, about=_ABOUT)
 
 
 preprocess_input = _common.make_preprocess_input("resnet_v2")
