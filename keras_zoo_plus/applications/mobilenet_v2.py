@@ -13,14 +13,13 @@ formulation, :func:`keras_zoo_plus.ops.depthwise_conv2d`).
 from __future__ import annotations
 
 import math
-import numbers
 
 from keras import layers
 
 from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.applications.mobilenet import prepare_with_official_rows
+from keras_zoo_plus.applications.mobilenet import _is_real, prepare_with_official_rows
 
 # The official graph's BatchNormalization settings.
 BN_EPSILON = 1e-3
@@ -57,8 +56,20 @@ def make_divisible(value, divisor=8):
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def check_width_multiplier(alpha):
+    """``alpha`` must be a positive finite number (MobileNetV2 and V3).
+
+    Raises:
+        TypeError: ``alpha`` is not a number.
+        ValueError: ``alpha`` is not positive and finite.
+    """
+    if not _is_real(alpha):
+        raise TypeError(f"`alpha` must be a number. Received: alpha={alpha!r}")
+    if not (math.isfinite(alpha) and alpha > 0):
+        raise ValueError(
+            "`alpha` must be a positive finite number (the width multiplier). "
+            f"Received: alpha={alpha!r}"
+        )
 
 
 def validate_alpha(alpha, weights):
@@ -69,13 +80,7 @@ def validate_alpha(alpha, weights):
         ValueError: ``alpha`` is not a positive finite number, or has no
             official weights while ``weights="imagenet"``.
     """
-    if not _is_real(alpha):
-        raise TypeError(f"`alpha` must be a number. Received: alpha={alpha!r}")
-    if not (math.isfinite(alpha) and alpha > 0):
-        raise ValueError(
-            "`alpha` must be a positive finite number (the width multiplier). "
-            f"Received: alpha={alpha!r}"
-        )
+    check_width_multiplier(alpha)
     if weights == "imagenet" and alpha not in IMAGENET_ALPHAS:
         raise ValueError(
             'With `weights="imagenet"`, `alpha` must be one of '

@@ -33,7 +33,6 @@ gate broadcasts over the spatial axes of either data format.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 from keras import layers
@@ -41,7 +40,11 @@ from keras import layers
 from keras_zoo_plus import imagenet, model_table
 from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.applications.mobilenet_v2 import _is_real, make_divisible  # noqa: F401
+from keras_zoo_plus.applications.mobilenet import _is_real
+from keras_zoo_plus.applications.mobilenet_v2 import (  # noqa: F401
+    check_width_multiplier,
+    make_divisible,
+)
 
 # The official graph's BatchNormalization settings.
 BN_EPSILON = 1e-3
@@ -111,13 +114,7 @@ def validate_mobilenet_v3_args(alpha, minimalistic, dropout_rate, include_prepro
         TypeError, ValueError: naming the argument, the value received and
             what is allowed.
     """
-    if not _is_real(alpha):
-        raise TypeError(f"`alpha` must be a number. Received: alpha={alpha!r}")
-    if not (math.isfinite(alpha) and alpha > 0):
-        raise ValueError(
-            "`alpha` must be a positive finite number (the width multiplier). "
-            f"Received: alpha={alpha!r}"
-        )
+    check_width_multiplier(alpha)
     if not isinstance(minimalistic, bool):
         raise TypeError(
             f"`minimalistic` must be a bool. Received: minimalistic={minimalistic!r}"
