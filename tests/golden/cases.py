@@ -70,21 +70,13 @@ SLOW = frozenset({"nasnet_large_top", "nasnet_large_notop"})
 
 
 #: Cases float32 itself cannot reproduce within ``REL_TOL`` with the
-#: synthetic weights: the parity test runs them as strict expected
-#: failures (so it fails the day they pass), and the README says so.
-#: MobileNetV2's linear-bottleneck residual stream grows under the
-#: synthetic weights to values whose float32 rounding moves the unpooled
-#: out_relu map by 2-4e-5 of max |output|: tf_keras in float32 against
-#: float64 2.3e-5 (alpha 1), keras.applications 3.15 2.8e-5 off the
-#: oracle, ours 2.8e-5 (TF), 4.6e-5 (torch), 3.3-3.6e-5 (JAX); pooled
-#: still 1.0-1.25e-5 on torch and JAX.
-#: Its top cases (default, alpha 0.35 and 1.3) pass at <= 7.8e-6. The fix
-#: is synthetic weights that keep such networks at a normal scale (all
-#: goldens regenerated), open in issue 14.
-FLOAT32_FLOOR = {
-    "mobilenet_v2_notop": "float32 rounding floor of MobileNetV2's unpooled features "
-    "under the synthetic weights: 2.3e-5 for tf_keras itself against float64",
-}
+#: synthetic weights, with the reason: the parity test runs them as strict
+#: expected failures (so it fails the day they pass), the README says so,
+#: and the family's loader case falls back to its top case. None today:
+#: MobileNetV2's unpooled features were one (tf_keras in float32 2.3e-5
+#: off float64) until the synthetic depthwise kernels were scaled down
+#: (keras_zoo_plus.synthetic.DEPTHWISE_GAIN).
+FLOAT32_FLOOR: dict[str, str] = {}
 
 
 def _size(entry):
@@ -116,29 +108,31 @@ def _extra_cases():
     ):
         yield _case(name, mobilenet, kwargs)
     # MobileNetV2: the narrowest official alpha (its stem's 11.2 channels
-    # round up to 16) and a widened one (alpha > 1 also widens the head),
-    # both with the top: with the synthetic weights float32 rounding moves
-    # MobileNetV2's last feature map by 2-4e-5 of max |output| (tf_keras in
-    # float32 vs float64: 2.3e-5 at alpha 1, 1.9e-5 at 0.35, 2.2e-5 at
-    # 0.5, 3.0e-5 at 0.75, 3.6e-5 at 1.3); pooled, 4-6e-6.
+    # round up to 16), with and without the top, and a widened one (alpha >
+    # 1 also widens the head) with the top. A top case and the no-top case
+    # of the same arguments share one model in the parity tests
+    # (tests/model_cache.py), so the no-top ones cost one more output.
     mobilenet_v2 = model_table.get("mobilenet_v2")
     for name, kwargs in (
         ("mobilenet_v2_035_top", {"alpha": 0.35, "include_top": True}),
+        ("mobilenet_v2_035_notop", {"alpha": 0.35, "include_top": False}),
         ("mobilenet_v2_130_top", {"alpha": 1.3, "include_top": True}),
     ):
         yield _case(name, mobilenet_v2, kwargs)
     # MobileNetV3: the minimalistic body (ReLU, 3x3 kernels, no
-    # squeeze-and-excite) and alpha 0.75 with its top, both on Small. Not
-    # on Large: with the synthetic weights its squeeze-and-excite gates
-    # see pooled values in the hundreds, and float32 rounding of those
-    # sums moves the output by 1e-5 of max |output|: at alpha 0.75 with
-    # the top, tf_keras is 8.2e-6 off float64 and ours (torch) 1.9e-5,
-    # 1.4e-5 apart; Small's variants stay within 1.9e-6 of float64.
+    # squeeze-and-excite) and alpha 0.75, each with and without the top, on
+    # Small; the minimalistic body again on Large.
     for model, name, kwargs in (
+        ("mobilenet_v3_small", "mobilenet_v3_small_minimalistic_top",
+         {"minimalistic": True, "include_top": True}),
         ("mobilenet_v3_small", "mobilenet_v3_small_minimalistic_notop",
          {"minimalistic": True, "include_top": False}),
         ("mobilenet_v3_small", "mobilenet_v3_small_075_top",
          {"alpha": 0.75, "include_top": True}),
+        ("mobilenet_v3_small", "mobilenet_v3_small_075_notop",
+         {"alpha": 0.75, "include_top": False}),
+        ("mobilenet_v3_large", "mobilenet_v3_large_minimalistic_notop",
+         {"minimalistic": True, "include_top": False}),
     ):
         yield _case(name, model_table.get(model), kwargs)
 
