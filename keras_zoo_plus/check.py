@@ -173,15 +173,10 @@ def apply_threads(backend, threads):
 def quick_models():
     """``--quick``: the smallest model (fewest parameters) of each family,
     in registry order."""
-    from keras_zoo_plus import registry
+    from keras_zoo_plus import model_table, registry
 
-    infos = list(registry.all_models())
-    smallest = {}
-    for info in infos:
-        best = smallest.get(info.family)
-        if best is None or info.params < best.params:
-            smallest[info.family] = info
-    return [info.name for info in infos if smallest[info.family] is info]
+    chosen = {e.name for e in model_table.smallest_of_each_family().values()}
+    return [info.name for info in registry.all_models() if info.name in chosen]
 
 
 def default_size(info):

@@ -283,3 +283,16 @@ def get(name):
 def family_entries(module):
     """The entries built by ``keras_zoo_plus.applications.<module>``."""
     return [e for e in entries() if e.module == module]
+
+
+def smallest_of_each_family():
+    """``{family: entry}``: the entry with the fewest parameters of each
+    family, families sorted by name. The model that stands for its family
+    where a check runs once per family (``check --quick``, the loader and
+    ``.keras`` round-trip tests, Keras' suite in the backend sessions)."""
+    smallest = {}
+    for entry in entries():
+        best = smallest.get(entry.family)
+        if best is None or entry.params < best.params:
+            smallest[entry.family] = entry
+    return {family: smallest[family] for family in sorted(smallest)}

@@ -146,17 +146,13 @@ CASES = {**dict(_table_cases()), **EXTRA_CASES}
 
 
 def _loader_cases():
-    smallest = {}
-    for entry in model_table.entries():
-        best = smallest.get(entry.family)
-        if best is None or entry.params < best.params:
-            smallest[entry.family] = entry
     # The no-top case, unless float32 cannot pass it (then the top case):
     # these cases check more than the output (the loaded arrays).
+    smallest = model_table.smallest_of_each_family()
     return tuple(
         f"{smallest[f].name}_notop" if f"{smallest[f].name}_notop" not in FLOAT32_FLOOR
         else f"{smallest[f].name}_top"
-        for f in sorted(smallest)
+        for f in smallest
     )
 
 
