@@ -19,6 +19,20 @@ to order, shapes checked):
   built without running its initializers, whose values would be
   replaced (``keras_zoo_plus.deferred.build_without_initializers``).
 
+A no-top case and the top case of the same arguments (``resnet50_notop``
+and ``resnet50_top``, ``mobilenet_v2_035_notop`` and ``..._top``) share one
+build (:data:`PARTNER`): the top model is given a second output, the
+layer the no-top model ends with, so one build, one inference and, on
+JAX, one compilation serve both oracle cases. That is only the same test
+because the no-top model *is* that prefix of the top model, and the build
+checks it every time (:func:`check_prefix`): every layer of the no-top
+model, with its config and its inputs, appears unchanged in the top model,
+and its weighted layers come first there, in the same order, with the
+same variables and shapes, so the synthetic arrays (drawn by position,
+name and shape) are the ones the oracle's no-top model had. The loader
+cases (their weights come from a no-top file) and :data:`UNPAIRED` are
+built on their own.
+
 Memory stays bounded: one model (and one case's weight arrays) is kept
 at a time, the previous one is dropped (and Keras' session cleared) when
 another is asked for; test_parity evicts the last one when it ends. Tests run
@@ -33,16 +47,18 @@ import collections
 import pathlib
 import tempfile
 
-from keras_zoo_plus import model_table, weights
+from keras_zoo_plus import fusion, model_table, weights
 from keras_zoo_plus.deferred import build_without_initializers
 
 from helpers import (
     CASES,
     LOADER_CASES,
     golden_arrays,
+    golden_input,
     input_shape_for,
     legacy_entries,
     load_golden,
+    run_model,
     write_legacy_h5,
 )
 
@@ -54,6 +70,39 @@ loaded_by = {}
 
 _current = {}  # at most one entry: (case, data_format) -> model
 _arrays = {}  # at most one entry: case -> (structure, arrays), for both formats
+_outputs = {}  # at most one entry: (build case, data_format, compiled) -> [outputs]
+
+
+#: No-top cases built on their own although a top case of the same
+#: arguments exists (a family whose no-top graph is not a prefix of its top
+#: graph would go here; check_prefix says so). Empty today.
+UNPAIRED = frozenset()
+
+
+def _partners():
+    by_args = {}
+    for name, c in CASES.items():
+        if c.kwargs.get("include_top", True):
+            args = {k: v for k, v in c.kwargs.items() if k != "include_top"}
+            by_args[(c.ctor, repr(sorted(args.items())), c.size, c.batch, c.marks)] = name
+    out = {}
+    for name, c in CASES.items():
+        if c.kwargs.get("include_top", True) or name in LOADER_CASES or name in UNPAIRED:
+            continue
+        args = {k: v for k, v in c.kwargs.items() if k != "include_top"}
+        top = by_args.get((c.ctor, repr(sorted(args.items())), c.size, c.batch, c.marks))
+        if top is not None:
+            out[name] = top
+    return out
+
+
+#: no-top case -> the top case whose build also gives its output.
+PARTNER = _partners()
+
+
+def build_key(case):
+    """The case whose model serves ``case``: its top partner or itself."""
+    return PARTNER.get(case, case)
 
 
 def constructor_kwargs(case, data_format):
@@ -80,13 +129,27 @@ def synthetic_arrays(case):
 
 def built(case, data_format):
     """Our model of ``case`` in ``data_format`` with the case's synthetic
-    weights, built on first use and kept until another one is asked for."""
-    key = (case, data_format)
+    weights, built on first use and kept until another one is asked for.
+    For a case with partners (see :data:`PARTNER`) that model has one
+    output per case, the top's first; :func:`output` picks a case's."""
+    key = (build_key(case), data_format)
     if key not in _current:
         _drop_model()
-        _current[key] = _build(case, data_format)
+        _current[key] = _build(key[0], data_format)
         builds[key] += 1
     return _current[key]
+
+
+def output(case, data_format, *, compiled=None):
+    """``case``'s output of :func:`built`'s model on the golden input, as
+    NumPy; one inference (per path) serves all the cases of a build."""
+    key = (build_key(case), data_format, compiled)
+    if key not in _outputs:
+        _outputs.clear()
+        y = run_model(built(case, data_format), golden_input(case, data_format),
+                      compiled=compiled)
+        _outputs[key] = y if isinstance(y, (list, tuple)) else [y]
+    return _outputs[key][1 if case in PARTNER else 0]
 
 
 def evict():
@@ -96,6 +159,7 @@ def evict():
 
 
 def _drop_model():
+    _outputs.clear()
     if not _current:
         return
     _current.clear()
@@ -123,4 +187,72 @@ def _build(case, data_format):
         weights.assign_legacy(model, legacy_entries(structure, arrays),
                               source=f"synthetic weights of {case}")
         loaded_by[(case, data_format)] = "in_process"
+    partners = [n for n, top in PARTNER.items() if top == case]
+    if partners:
+        (notop,) = partners
+        model = _with_notop_output(model, notop, case, data_format)
+        loaded_by[(notop, data_format)] = "in_process"
     return model
+
+
+def _with_notop_output(top_model, notop, top, data_format):
+    """``top_model`` with a second output: the one of ``notop``'s model,
+    after :func:`check_prefix` has shown that model to be its prefix."""
+    import keras
+
+    constructor = model_table.get(CASES[notop].model).constructor
+    notop_model = build_without_initializers(
+        constructor, weights=None, **constructor_kwargs(notop, data_format))
+    check_prefix(notop_model, top_model, load_golden(notop)[1], load_golden(top)[1])
+    features = top_model.get_layer(output_layer_name(notop_model)).output
+    del notop_model
+    both = keras.Model(top_model.input, [top_model.outputs[0], features],
+                       name=top_model.name)
+    # The same inference path as the top model's (on torch the fused
+    # chains, keras_zoo_plus.fusion): the extra output reads an
+    # activation's output, which a fused chain produces as well.
+    fused = fusion.enable_fused_inference(top_model)
+    assert fusion.enable_fused_inference(both) == fused, (top, fused)
+    return both
+
+
+def output_layer_name(model):
+    """The layer that produces ``model``'s (single) output."""
+    (history,) = [model.output._keras_history]
+    return history.operation.name
+
+
+def check_prefix(notop_model, top_model, notop_structure, top_structure):
+    """Assert that ``notop_model`` computes what the layer it ends with
+    computes inside ``top_model``, with the weights the oracle gave it.
+
+    * every layer of ``notop_model`` is in ``top_model`` with an equal
+      serialized config: class, arguments and inbound nodes (so the same
+      inputs, in the same order), the input layer's shape included;
+    * ``notop_model`` has one output;
+    * its weighted layers are the first weighted layers of ``top_model``,
+      in the same order, with the same variable names and shapes: the
+      synthetic arrays of the oracle's two files (structures given by the
+      golden files) are drawn by position, name and shape, so these layers
+      get the very arrays the oracle's no-top model had.
+    """
+    top_layers = {entry["name"]: entry for entry in top_model.get_config()["layers"]}
+    config = notop_model.get_config()
+    for entry in config["layers"]:
+        assert entry["name"] in top_layers, (
+            f"{notop_model.name}: no-top layer {entry['name']!r} is not in the top model")
+        assert entry == top_layers[entry["name"]], (
+            f"{notop_model.name}: layer {entry['name']!r} differs between the no-top "
+            f"and the top model")
+    # One output (Keras writes a single output as [name, node, tensor]).
+    assert config["output_layers"] == [output_layer_name(notop_model), 0, 0], (
+        config["output_layers"])
+    assert top_structure[: len(notop_structure)] == notop_structure, (
+        f"{notop_model.name}: the no-top file's weighted layers are not the first of "
+        "the top file's")
+    ours = [(layer.name, [tuple(w.shape) for w in layer.weights])
+            for layer in notop_model.layers if layer.weights]
+    theirs = [(layer.name, [tuple(w.shape) for w in layer.weights])
+              for layer in top_model.layers if layer.weights][: len(ours)]
+    assert ours == theirs, f"{notop_model.name}: weighted layers differ from the top model's"
+

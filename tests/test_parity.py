@@ -22,8 +22,15 @@ Each (case, data format) model is built once per worker
   (keras_zoo_plus.ops), so only the families with depthwise or separable
   convolutions get it there. Once per family (see ``_checks``).
 
-Tests are listed case by case, so that each worker builds each model once
-(pytest-xdist hands every worker consecutive tests, in order).
+A no-top case and the top case of the same arguments share that build
+(``model_cache.PARTNER``: the top model with the no-top model's last layer
+as a second output, after checking that the no-top model is exactly that
+prefix of it), and one inference gives both outputs: on JAX one
+compilation instead of two.
+
+Tests are listed build by build (a top case and its no-top partner, each
+data format), so that each worker builds each model once (pytest-xdist
+hands every worker consecutive tests, in order).
 """
 
 import keras
@@ -40,10 +47,8 @@ from helpers import (
     LOADER_CASES,
     REL_TOL,
     from_format,
-    golden_input,
     load_golden,
     rel_error,
-    run_model,
 )
 
 BACKEND = keras.backend.backend()
@@ -75,14 +80,23 @@ def _checks(case):
     return checks
 
 
+def _builds():
+    """``[[case, ...], ...]``: the cases of each build, top case first."""
+    groups = {}
+    for case in CASES:
+        groups.setdefault(model_cache.build_key(case), []).append(case)
+    return list(groups.values())
+
+
 PARAMS = [
     pytest.param(case, data_format, check,
                  marks=[getattr(pytest.mark, m) for m in CASES[case].marks]
                  + ([pytest.mark.xfail(strict=True, reason=FLOAT32_FLOOR[case])]
                     if case in FLOAT32_FLOOR else []),
                  id=f"{case}-{data_format}-{check}")
-    for case in CASES
+    for group in _builds()
     for data_format in FORMATS
+    for case in group
     for check in _checks(case)
 ]
 
@@ -111,7 +125,7 @@ def test_oracle_parity(case, data_format, check):
             np.testing.assert_array_equal(a, b, err_msg=f"{case}: weight #{i}")
     # predict_on_batch on JAX and torch, eager on TF (helpers.run_model).
     compiled = False if check == "eager" else None
-    y = run_model(model, golden_input(case, data_format), compiled=compiled)
+    y = model_cache.output(case, data_format, compiled=compiled)
     err = rel_error(from_format(y, data_format), expected)
     what = f"{case} {data_format} {check}"
     print(f"{what}: rel err {err:.3g}")
