@@ -86,8 +86,11 @@ def test_pooling_matches_manual_reduction(data_format):
         x = np.random.default_rng(0).normal(size=(2, *SMALL[data_format])).astype("float32")
         fmap = run_model(base, x)
         axes = (2, 3) if data_format == "channels_first" else (1, 2)
+        # Three compiled programs on JAX, each fusing the body its own way:
+        # float32 rounding apart (values up to ~50 with the synthetic
+        # weights); a wrong pooling is off by far more.
         np.testing.assert_allclose(run_model(avg, x), fmap.mean(axis=axes), rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(run_model(mx, x), fmap.max(axis=axes), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(run_model(mx, x), fmap.max(axis=axes), rtol=1e-5, atol=1e-5)
 
 
 def test_classes_and_classifier_activation():

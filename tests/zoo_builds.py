@@ -10,7 +10,11 @@ take it from here instead of building it again:
 
 The cache lives as long as the pytest worker (pytest-xdist runs each
 worker in its own process) and holds at most ``MAX_PARAMS`` parameters,
-least recently used first out. Models come with ``weights=None``.
+least recently used first out. Models are built with ``weights=None``
+but without running the initializers, whose random draws were most of a
+build (keras_zoo_plus.deferred), and get the deterministic synthetic
+weights instead (keras_zoo_plus.synthetic, seed 0): non-zero, the same on
+every backend and in every data format. ``fresh`` builds the ordinary way.
 
 A cached model is shared: a test that changes it (trainability, weights,
 a compiled state) does it inside ``with zoo_builds.borrowed(model):``,
@@ -36,8 +40,9 @@ from unittest import mock
 
 import keras
 
-from keras_zoo_plus import model_table
+from keras_zoo_plus import model_table, synthetic
 from keras_zoo_plus.applications import _common
+from keras_zoo_plus.deferred import build_without_initializers
 
 MAX_PARAMS = 250_000_000  # ~1 GB of float32 per worker at most
 DEFAULT = "default"  # size=DEFAULT: no input_shape, the constructor's default
@@ -144,7 +149,12 @@ def build(name, *, include_top=False, data_format="channels_last", size=None, **
         _CACHE.move_to_end(key)
         return _CACHE[key]
     STATS[("miss", info.name)] += 1
-    model = fresh(name, include_top=include_top, data_format=data_format, size=size, **kwargs)
+    shape = input_shape(info, data_format, size)
+    extra = {} if shape is None else {"input_shape": shape}
+    model = build_without_initializers(
+        info.constructor, weights=None, include_top=include_top, data_format=data_format,
+        **extra, **kwargs)
+    synthetic.apply_synthetic_weights(model, seed=0)
     _CACHE[key] = model
     while len(_CACHE) > 1 and sum(m.count_params() for m in _CACHE.values()) > MAX_PARAMS:
         _CACHE.popitem(last=False)
