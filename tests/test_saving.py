@@ -24,8 +24,8 @@ import zoo_builds
 
 import keras_zoo_plus
 from keras_zoo_plus import fusion, model_table, registry, synthetic
-from keras_zoo_plus.deferred import build_without_initializers
 from keras_zoo_plus import layers as zoo_layers
+from keras_zoo_plus.deferred import build_without_initializers
 
 from helpers import rel_error, run_model
 
