@@ -31,12 +31,14 @@ Inputs (documented in the README, "keras-zoo-plus check"):
 * inference with ``training=False``, eager on TensorFlow and torch and
   compiled on JAX (``predict_on_batch``, the path of ``predict`` and ``fit``).
 
-Workers and threads: ``jobs`` workers run at once (default
-:func:`default_jobs`: ``min(cores, backends)``), the slowest backend first,
+Workers and threads: one worker process per backend and data format
+(:func:`worker_tasks`; per backend on one core), ``jobs`` of them at once
+(default :func:`default_jobs`: ``min(cores, workers)``), the slowest backend first,
 and each gets ``threads = max(1, cores // jobs)`` compute threads
 (:func:`worker_threads`; ``cores`` from the process's CPU affinity), so that
 together they never ask for more threads than there are cores: 2 cores ->
-2 workers x 1 thread, 8 cores -> 3 x 2, 16 cores -> 3 x 5. Left to its
+2 workers x 1 thread, 8 cores -> 6 x 1, 16 cores -> 6 x 2 (3 backends x 2
+formats). Left to its
 default every backend sizes its pools to all cores, and on 2 cores the torch
 worker ran ResNet50 at 540 ms/image beside the two others against 80 alone.
 The parent passes the count in the worker's spec and environment
@@ -106,14 +108,15 @@ def cpu_count():
         return max(1, os.cpu_count() or 1)
 
 
-def default_jobs(n_backends, cpus=None):
-    """Backend workers run at once: one per CPU core, at most one per backend.
+def default_jobs(n_workers, cpus=None):
+    """Workers run at once: one per CPU core, at most ``n_workers`` (see
+    :func:`worker_tasks`).
 
     Building a model is mostly single-threaded Python, so on a 2-core machine
     two workers finish the matrix sooner than one.
     """
     cpus = cpu_count() if cpus is None else cpus
-    return max(1, min(n_backends, cpus))
+    return max(1, min(n_workers, cpus))
 
 
 def worker_threads(cpus, jobs):
@@ -444,9 +447,26 @@ def _package_root():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def worker_tasks(backends, formats, cpus):
+    """The worker processes, ``[(backend, [data formats]), ...]``, the
+    slowest first: one per backend and data format when there is more
+    than one core, else one per backend.
+
+    One worker per backend left the cores idle behind the slowest backend:
+    on 2 cores JAX (compiling every model twice) ran 158 s while the other
+    core finished TensorFlow and torch in 110 s. Per data format the
+    halves fill both cores; each costs one more interpreter start.
+    """
+    order = sorted(backends, key=_SLOWEST_FIRST.index)
+    if cpus > 1 and len(formats) > 1:
+        return [(b, [f]) for b in order for f in formats]
+    return [(b, list(formats)) for b in order]
+
+
 def _run_backend(backend, spec, tmpdir, progress, results):
-    spec_path = os.path.join(tmpdir, f"spec_{backend}.json")
-    out_path = os.path.join(tmpdir, f"result_{backend}.json")
+    part = "_".join(spec["formats"])
+    spec_path = os.path.join(tmpdir, f"spec_{backend}_{part}.json")
+    out_path = os.path.join(tmpdir, f"result_{backend}_{part}.json")
     with open(spec_path, "w") as f:
         json.dump(spec, f)
     env = dict(os.environ, KERAS_BACKEND=backend)
@@ -474,10 +494,31 @@ def _run_backend(backend, spec, tmpdir, progress, results):
     rc = proc.wait()
     if rc == 0 and os.path.exists(out_path):
         with open(out_path) as f:
-            results[backend] = json.load(f)
+            result = json.load(f)
     else:
         message = next((t for t in reversed(tail) if t.strip()), f"exit code {rc}")
-        results[backend] = {"environment": {"backend": backend, "error": message}, "cells": []}
+        result = {"environment": {"backend": backend, "error": message}, "cells": []}
+    with _RESULTS_LOCK:
+        _merge(results, backend, result)
+
+
+_RESULTS_LOCK = threading.Lock()
+
+
+def _merge(results, backend, result):
+    """Add one worker's result to ``results[backend]``: cells appended,
+    ``wall_s``/``cpu_s`` summed over the backend's workers, an error kept."""
+    if backend not in results:
+        results[backend] = result
+        return
+    mine, theirs = results[backend], result
+    mine["cells"].extend(theirs["cells"])
+    env, other = mine["environment"], theirs["environment"]
+    if "error" in other and "error" not in env:
+        mine["environment"] = other
+    elif "error" not in env:
+        for key in ("wall_s", "cpu_s"):
+            env[key] = round(env[key] + other[key], 2)
 
 
 def _deviation(a, b, scale):
@@ -585,9 +626,10 @@ def run_check(
     """
     plan_jobs = plan(model_names, size=size)
     cpus = cpu_count()
+    tasks = worker_tasks(backends, formats, cpus)
     if jobs is None:
-        jobs = default_jobs(len(backends), cpus)
-    jobs = max(1, min(jobs, len(backends)))
+        jobs = default_jobs(len(tasks), cpus)
+    jobs = max(1, min(jobs, len(tasks)))
     if threads is None:
         threads = worker_threads(cpus, jobs)
     started = time.time()
@@ -595,15 +637,15 @@ def run_check(
     bar = _Progress(len(plan_jobs) * len(formats) * len(backends), enabled=progress)
     results = {}
     with tempfile.TemporaryDirectory(prefix="kzp-check-") as tmpdir:
-        spec = {"jobs": plan_jobs, "formats": list(formats), "batch": batch, "seed": seed,
+        spec = {"jobs": plan_jobs, "batch": batch, "seed": seed,
                 "repeat": repeat, "outdir": tmpdir, "threads": threads}
-        # Workers are independent processes; ``jobs`` of them run at once.
+        # Workers are independent processes; ``jobs`` of them run at once,
+        # the slowest backend's first so that it does not run alone at the
+        # end while the other cores idle.
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            # The slowest backend starts first so that it does not run alone
-            # at the end while the other cores idle.
-            order = sorted(backends, key=_SLOWEST_FIRST.index)
-            for future in [pool.submit(_run_backend, b, spec, tmpdir, bar, results)
-                           for b in order]:
+            for future in [pool.submit(_run_backend, b, dict(spec, formats=fmts), tmpdir,
+                                       bar, results)
+                           for b, fmts in tasks]:
                 future.result()
         bar.close()
         cells = _ordered_cells(plan_jobs, backends, formats, results)
@@ -647,7 +689,7 @@ def build_report(cells, failures, results, plan_jobs, backends, formats, *, tole
     ``environments`` (backend -> ``{backend, backend_version, keras, numpy,
     python, threads, wall_s, cpu_s}``, ``threads`` being the count the
     backend reported after the worker applied it, ``wall_s`` and ``cpu_s``
-    the worker's elapsed and CPU seconds, or ``{backend, error}``), ``max_deviation`` (largest cell deviation or null),
+    the elapsed and CPU seconds of the backend's workers, summed, or ``{backend, error}``), ``max_deviation`` (largest cell deviation or null),
     ``failures`` (one line per failed cell) and ``cells``.
 
     Each cell: ``model``, ``backend``, ``data_format``, ``status`` ("ok",

@@ -295,9 +295,13 @@ def test_check_json_schema(real_check):
                         "wall_s", "cpu_s"}
     assert env["wall_s"] > 0 and env["cpu_s"] > 0
     assert env["keras"] == keras.__version__
-    # One backend: one worker, given every core, and it ran with them.
-    assert report["jobs"] == 1
-    assert report["threads"] == check.worker_threads(check.cpu_count(), 1) == check.cpu_count()
+    # One backend, two formats: one worker per format where there are two
+    # cores or more (one worker on one core), the cores shared between them,
+    # and each ran with its share.
+    cpus = check.cpu_count()
+    assert report["jobs"] == (2 if cpus > 1 else 1)
+    assert report["threads"] == check.worker_threads(cpus, report["jobs"]) == max(
+        1, cpus // report["jobs"])
     assert env["threads"] == report["threads"]
     for cell in report["cells"]:
         assert set(cell) == CELL_KEYS
@@ -348,9 +352,37 @@ def test_worker_threads_share_the_cores(cpus, jobs, threads):
     assert jobs * threads <= max(cpus, jobs)
 
 
-@pytest.mark.parametrize("backends, cpus, jobs", [(3, 1, 1), (3, 2, 2), (3, 16, 3), (1, 16, 1)])
-def test_default_jobs(backends, cpus, jobs):
-    assert check.default_jobs(backends, cpus) == jobs
+@pytest.mark.parametrize("workers, cpus, jobs", [(3, 1, 1), (6, 2, 2), (6, 16, 6), (1, 16, 1)])
+def test_default_jobs(workers, cpus, jobs):
+    assert check.default_jobs(workers, cpus) == jobs
+
+
+def test_worker_tasks_split_by_format_slowest_backend_first():
+    formats = list(check.DATA_FORMATS)
+    assert check.worker_tasks(["tensorflow", "torch", "jax"], formats, 2) == [
+        ("jax", ["channels_last"]), ("jax", ["channels_first"]),
+        ("torch", ["channels_last"]), ("torch", ["channels_first"]),
+        ("tensorflow", ["channels_last"]), ("tensorflow", ["channels_first"]),
+    ]
+    # One core: nothing runs in parallel, so one worker (one start) per backend.
+    assert check.worker_tasks(["tensorflow", "jax"], formats, 1) == [
+        ("jax", formats), ("tensorflow", formats)]
+    assert check.worker_tasks(["torch"], ["channels_first"], 8) == [("torch", ["channels_first"])]
+
+
+def test_results_of_a_backends_workers_merge():
+    results = {}
+    env = {"backend": "jax", "wall_s": 1.5, "cpu_s": 2.0}
+    check._merge(results, "jax", {"environment": dict(env), "cells": [{"data_format": "a"}]})
+    check._merge(results, "jax", {"environment": dict(env, wall_s=2.0, cpu_s=1.0),
+                                  "cells": [{"data_format": "b"}]})
+    assert results["jax"]["environment"] == {"backend": "jax", "wall_s": 3.5, "cpu_s": 3.0}
+    assert [c["data_format"] for c in results["jax"]["cells"]] == ["a", "b"]
+    # A failed worker's error is kept, whichever finished first.
+    check._merge(results, "jax", {"environment": {"backend": "jax", "error": "boom"},
+                                  "cells": []})
+    assert results["jax"]["environment"] == {"backend": "jax", "error": "boom"}
+    assert len(results["jax"]["cells"]) == 2
 
 
 def test_thread_env_caps_every_backend():
