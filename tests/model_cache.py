@@ -79,21 +79,22 @@ _outputs = {}  # at most one entry: (build case, data_format, compiled) -> [outp
 UNPAIRED = frozenset()
 
 
+def _same_but_top(c):
+    """What a case and its partner share: all but ``include_top``."""
+    args = sorted((k, v) for k, v in c.kwargs.items() if k != "include_top")
+    return (c.ctor, repr(args), c.size, c.batch, c.marks)
+
+
 def _partners():
-    by_args = {}
-    for name, c in CASES.items():
-        if c.kwargs.get("include_top", True):
-            args = {k: v for k, v in c.kwargs.items() if k != "include_top"}
-            by_args[(c.ctor, repr(sorted(args.items())), c.size, c.batch, c.marks)] = name
-    out = {}
-    for name, c in CASES.items():
-        if c.kwargs.get("include_top", True) or name in LOADER_CASES or name in UNPAIRED:
-            continue
-        args = {k: v for k, v in c.kwargs.items() if k != "include_top"}
-        top = by_args.get((c.ctor, repr(sorted(args.items())), c.size, c.batch, c.marks))
-        if top is not None:
-            out[name] = top
-    return out
+    tops = {_same_but_top(c): name for name, c in CASES.items()
+            if c.kwargs.get("include_top", True)}
+    return {
+        name: tops[_same_but_top(c)]
+        for name, c in CASES.items()
+        if not c.kwargs.get("include_top", True)
+        and name not in LOADER_CASES and name not in UNPAIRED
+        and _same_but_top(c) in tops
+    }
 
 
 #: no-top case -> the top case whose build also gives its output.

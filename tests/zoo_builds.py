@@ -127,17 +127,21 @@ def _key(name, include_top, data_format, size_, kwargs):
     return (name, include_top, data_format, size_, tuple(sorted(kwargs.items())))
 
 
+def _arguments(info, include_top, data_format, size_, kwargs):
+    """The constructor arguments of :func:`fresh` and :func:`build`."""
+    args = dict(weights=None, include_top=include_top, data_format=data_format, **kwargs)
+    shape = input_shape(info, data_format, size_)
+    if shape is not None:
+        args["input_shape"] = shape
+    return args
+
+
 def fresh(name, *, include_top=False, data_format="channels_last", size=None, **kwargs):
     """A new build of ``name`` (``weights=None``), never cached. ``size`` is an
     int, an ``(h, w)`` pair (entries may be None), ``DEFAULT`` (the
     constructor's default shape) or None (``size(info)``)."""
     info = model_table.get(name)
-    shape = input_shape(info, data_format, size)
-    if shape is not None:
-        kwargs["input_shape"] = shape
-    return info.constructor(
-        weights=None, include_top=include_top, data_format=data_format, **kwargs
-    )
+    return info.constructor(**_arguments(info, include_top, data_format, size, kwargs))
 
 
 def build(name, *, include_top=False, data_format="channels_last", size=None, **kwargs):
@@ -149,11 +153,8 @@ def build(name, *, include_top=False, data_format="channels_last", size=None, **
         _CACHE.move_to_end(key)
         return _CACHE[key]
     STATS[("miss", info.name)] += 1
-    shape = input_shape(info, data_format, size)
-    extra = {} if shape is None else {"input_shape": shape}
     model = build_without_initializers(
-        info.constructor, weights=None, include_top=include_top, data_format=data_format,
-        **extra, **kwargs)
+        info.constructor, **_arguments(info, include_top, data_format, size, kwargs))
     synthetic.apply_synthetic_weights(model, seed=0)
     _CACHE[key] = model
     while len(_CACHE) > 1 and sum(m.count_params() for m in _CACHE.values()) > MAX_PARAMS:
