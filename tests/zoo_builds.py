@@ -123,6 +123,28 @@ def validated(constructor, **kwargs):
     )
 
 
+def structure(build, *args, **kwargs):
+    """``build(*args, **kwargs)`` (a constructor, ``deserialize_keras_object``,
+    ...) for a test that reads the model's structure only: layers, configs,
+    output shapes, variable names and shapes, parameter counts.
+
+    The model is built inside ``keras.StatelessScope(initialize_variables=False)``
+    and its variables are never given values: no initializer runs, no array
+    is allocated (what ``build_without_initializers`` still does, zeros per
+    weight). They are taken off Keras' list of variables awaiting values,
+    so nothing initialises them later. Reading a weight of such a model is a
+    test error (Keras hands back a fresh initializer draw, not a value).
+    """
+    from keras.src.backend.common import global_state
+
+    pending = list(global_state.get_global_attribute("uninitialized_variables") or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            return build(*args, **kwargs)
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", pending)
+
+
 def _key(name, include_top, data_format, size_, kwargs):
     return (name, include_top, data_format, size_, tuple(sorted(kwargs.items())))
 
