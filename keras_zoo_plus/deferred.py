@@ -85,3 +85,46 @@ def build_without_initializers(build, *args, **kwargs):
     initialize_all_variables()
     global_state.set_global_attribute("uninitialized_variables", pending_before)
     return model
+
+
+def build_structure_only(build, *args, **kwargs):
+    """``build(*args, **kwargs)`` for a caller that reads the model's
+    structure only: layers, configs, output shapes, variable names and
+    shapes, parameter counts (``keras-zoo-plus table``, the tests).
+
+    Built inside ``keras.StatelessScope(initialize_variables=False)``, like
+    :func:`build_without_initializers`, but the variables never get a
+    value: no initializer runs and no array is allocated. They are taken
+    off Keras' list of variables awaiting values (the list is put back as
+    it was), so nothing initialises them later. Do not read or assign the
+    weights of such a model, nor run it.
+
+    Measured on this 2-core machine, ``keras-zoo-plus table`` (the 20
+    constructors with their tops), with initializers and with this:
+    jax 96.7 s and 7.3 s, tensorflow 36.7 s and 13.8 s, torch 20.7 s and
+    13.4 s; the same table.
+
+    Args:
+        build: a callable returning a Keras model (a constructor,
+            ``keras.saving.deserialize_keras_object``, ...).
+        *args, **kwargs: its arguments.
+
+    Returns:
+        The model, without variable values.
+
+    Example:
+        >>> build_structure_only(ResNet50, weights=None).count_params()
+        25636712
+    """
+    import keras
+
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # another Keras layout: build the ordinary way
+        return build(*args, **kwargs)
+    pending = list(global_state.get_global_attribute("uninitialized_variables") or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            return build(*args, **kwargs)
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", pending)

@@ -33,7 +33,11 @@ def model_row(info):
     """Build ``info``'s model (no weights) and return its table row dict."""
     import keras
 
-    model = info.constructor(weights=None)
+    from keras_zoo_plus.deferred import build_structure_only
+
+    # Counts and layers only: no initializer runs (JAX compiled each one
+    # per weight shape; DenseNet169 took 13 s cold).
+    model = build_structure_only(info.constructor, weights=None)
     params = int(model.count_params())
     row = {
         "model": info.name,

@@ -9,7 +9,7 @@ from keras.src.backend.common import global_state
 
 from keras_zoo_plus import synthetic
 from keras_zoo_plus.applications import mobilenet
-from keras_zoo_plus.deferred import build_without_initializers
+from keras_zoo_plus.deferred import build_structure_only, build_without_initializers
 
 from helpers import run_model
 
@@ -71,4 +71,30 @@ def test_a_refused_build_leaves_nothing_pending():
     before = _pending()
     with pytest.raises(ValueError, match="alpha"):
         build_without_initializers(mobilenet.MobileNet, weights=None, alpha=-1.0)
+    assert _pending() == before
+
+
+def test_structure_only_builds_the_same_graph_and_leaves_nothing_pending():
+    _Counting.calls = 0
+    before = _pending()
+    model = build_structure_only(_counting_model)
+    assert _Counting.calls == 0
+    assert _pending() == before  # nothing would initialise them later
+    kwargs = dict(weights=None, alpha=0.25, input_shape=(40, 57, 3))
+    ordinary = mobilenet.MobileNet(**kwargs)
+    shell = build_structure_only(mobilenet.MobileNet, **kwargs)
+    assert _pending() == before
+    assert shell.get_config() == ordinary.get_config()
+    assert [(w.path, w.shape) for w in shell.weights] == [
+        (w.path, w.shape) for w in ordinary.weights]
+    # tf_keras.applications.MobileNet(weights=None, alpha=0.25, input_shape=(40, 57, 3))
+    assert shell.count_params() == ordinary.count_params() == 475_544
+    assert model.count_params() == 3 * 3 * 3 * 4 + 4
+    keras.backend.clear_session()
+
+
+def test_a_refused_structure_build_leaves_nothing_pending():
+    before = _pending()
+    with pytest.raises(ValueError, match="alpha"):
+        build_structure_only(mobilenet.MobileNet, weights=None, alpha=-1.0)
     assert _pending() == before

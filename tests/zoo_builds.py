@@ -42,7 +42,7 @@ import keras
 
 from keras_zoo_plus import model_table, synthetic
 from keras_zoo_plus.applications import _common
-from keras_zoo_plus.deferred import build_without_initializers
+from keras_zoo_plus.deferred import build_structure_only, build_without_initializers
 
 MAX_PARAMS = 250_000_000  # ~1 GB of float32 per worker at most
 DEFAULT = "default"  # size=DEFAULT: no input_shape, the constructor's default
@@ -124,25 +124,10 @@ def validated(constructor, **kwargs):
 
 
 def structure(build, *args, **kwargs):
-    """``build(*args, **kwargs)`` (a constructor, ``deserialize_keras_object``,
-    ...) for a test that reads the model's structure only: layers, configs,
-    output shapes, variable names and shapes, parameter counts.
-
-    The model is built inside ``keras.StatelessScope(initialize_variables=False)``
-    and its variables are never given values: no initializer runs, no array
-    is allocated (what ``build_without_initializers`` still does, zeros per
-    weight). They are taken off Keras' list of variables awaiting values,
-    so nothing initialises them later. Reading a weight of such a model is a
-    test error (Keras hands back a fresh initializer draw, not a value).
-    """
-    from keras.src.backend.common import global_state
-
-    pending = list(global_state.get_global_attribute("uninitialized_variables") or [])
-    try:
-        with keras.StatelessScope(initialize_variables=False):
-            return build(*args, **kwargs)
-    finally:
-        global_state.set_global_attribute("uninitialized_variables", pending)
+    """``build(*args, **kwargs)`` for a test that reads the model's structure
+    only (configs, shapes, flags, parameter counts): no variable gets a
+    value (:func:`keras_zoo_plus.deferred.build_structure_only`)."""
+    return build_structure_only(build, *args, **kwargs)
 
 
 def _key(name, include_top, data_format, size_, kwargs):
