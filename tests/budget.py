@@ -8,8 +8,9 @@ goes to the model its id names: a registry name or a constructor name
 (``test_x[resnet50]``, ``test_y[VGG16-...]``), matched case-insensitively
 between non-alphanumeric characters, longest name first; a test naming
 several models is split evenly among them, and a test naming none goes to
-the ``shared`` row. The extrapolation to ``--target`` constructors is
-printed with its arithmetic:
+the ``shared`` row, except the tests of :data:`EVERY_MODEL` (one test
+that runs every model), split evenly among all of them. The
+extrapolation to ``--target`` constructors is printed with its arithmetic:
 
 - flat: shared + per-model mean x target;
 - by family: shared + mean of the per-family means x target (each family
@@ -35,6 +36,9 @@ import xml.etree.ElementTree as ET
 
 SHARED = "shared"
 TARGET = 71
+#: Tests that name no model but run every registered one (their time grows
+#: with the table): split evenly among all models instead of ``shared``.
+EVERY_MODEL = frozenset({"test_table_matches_registry_for_every_model"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +100,14 @@ def group(sessions, keys):
     """``{row: {session label: seconds}}``; rows are registry names and
     ``shared``."""
     rows = collections.defaultdict(lambda: collections.defaultdict(float))
+    every = sorted(set(keys.values()))
     for session in sessions:
         for case in session.cases:
-            names = models_in(case.test_id, keys) or [SHARED]
+            function = case.test_id.rpartition("::")[2].partition("[")[0]
+            if function in EVERY_MODEL:
+                names = every
+            else:
+                names = models_in(case.test_id, keys) or [SHARED]
             for name in names:
                 rows[name][session.label] += case.seconds / len(names)
     return {row: dict(cols) for row, cols in rows.items()}

@@ -90,3 +90,24 @@ def test_command_line(sessions, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["seconds", "fast", "total"]
     assert "71 constructors" in out
+
+
+def test_a_test_that_runs_every_model_is_split_among_them(tmp_path):
+    path = tmp_path / "slow.xml"
+    path.write_text(
+        '<testsuite time="9.0"><testcase classname="tests.test_cli" '
+        'name="test_table_matches_registry_for_every_model" time="8.0"/>'
+        '<testcase classname="tests.test_cli" name="test_other" time="1.0"/></testsuite>')
+    rows = budget.group([budget.read_junit(path)], budget.model_keys(ENTRIES))
+    assert rows == {name: {"slow": 2.0} for name in
+                    ("resnet50", "resnet101", "vgg16", "nasnet_mobile")} | {
+        "shared": {"slow": 1.0}}
+
+
+def test_every_model_names_existing_tests():
+    import pathlib
+
+    text = "".join(p.read_text() for p in pathlib.Path(__file__).parent.glob("test_*.py"))
+    for function in budget.EVERY_MODEL:
+        assert f"def {function}(" in text, function
+
