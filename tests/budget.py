@@ -15,6 +15,9 @@ extrapolation to ``--target`` constructors is printed with its arithmetic:
 - flat: shared + per-model mean x target;
 - by family: shared + mean of the per-family means x target (each family
   counts once, so one big family does not set the figure alone);
+- family-aware: shared + target families x the mean of the models that
+  stand for their family (the smallest of each, which also run the
+  once-per-family tests) + the other constructors x the others' mean;
 - wall: worker seconds x (measured wall / worker seconds) of the same
   reports (pytest-xdist runs tests on several workers at once).
 
@@ -39,6 +42,9 @@ TARGET = 71
 #: Tests that name no model but run every registered one (their time grows
 #: with the table): split evenly among all models instead of ``shared``.
 EVERY_MODEL = frozenset({"test_table_matches_registry_for_every_model"})
+#: Families at TARGET constructors: today's 11, plus EfficientNet,
+#: EfficientNetV2, ConvNeXt, RegNet and ResNetRS.
+TARGET_FAMILIES = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,11 +132,17 @@ class Extrapolation:
     worker: float  # measured worker seconds, all sessions
     wall: float | None  # measured wall seconds, all sessions (None: unknown)
     target: int
+    representative_mean: float = 0.0  # the smallest model of each family
+    other_mean: float = 0.0  # every other model
+    target_families: int = TARGET_FAMILIES
+    family_aware: float = 0.0
 
 
-def extrapolate(rows, families, target=TARGET, *, wall=None):
+def extrapolate(rows, families, target=TARGET, *, wall=None, representatives=(),
+                target_families=TARGET_FAMILIES):
     """``rows`` from :func:`group`; ``families`` maps registry name ->
-    family. Models absent from ``rows`` cost 0 (none of their tests ran)."""
+    family; ``representatives`` names the model standing for each family.
+    Models absent from ``rows`` cost 0 (none of their tests ran)."""
     totals = {row: sum(cols.values()) for row, cols in rows.items()}
     shared = totals.pop(SHARED, 0.0)
     per_model = {name: totals.get(name, 0.0) for name in families}
@@ -142,10 +154,16 @@ def extrapolate(rows, families, target=TARGET, *, wall=None):
         fam[families[name]].append(seconds)
     fam_means = {f: (len(v), statistics.fmean(v)) for f, v in sorted(fam.items())}
     fam_mean = statistics.fmean(m for _, m in fam_means.values()) if fam_means else 0.0
+    reps = [s for name, s in per_model.items() if name in representatives]
+    others = [s for name, s in per_model.items() if name not in representatives]
+    rep_mean = statistics.fmean(reps) if reps else 0.0
+    other_mean = statistics.fmean(others) if others else 0.0
     return Extrapolation(
         shared=shared, models=n, model_total=model_total, flat=shared + mean * target,
         per_model_mean=mean, families=fam_means, by_family=shared + fam_mean * target,
         per_family_mean=fam_mean, worker=shared + model_total, wall=wall, target=target,
+        representative_mean=rep_mean, other_mean=other_mean, target_families=target_families,
+        family_aware=shared + target_families * rep_mean + (target - target_families) * other_mean,
     )
 
 
@@ -153,7 +171,7 @@ def _minutes(seconds):
     return f"{seconds / 60:.1f} min"
 
 
-def report(sessions, entries, target=TARGET):
+def report(sessions, entries, target=TARGET, target_families=TARGET_FAMILIES):
     """The printed report (a string) for ``sessions`` (:class:`Session` s)
     and the model-table ``entries``."""
     keys = model_keys(entries)
@@ -162,7 +180,13 @@ def report(sessions, entries, target=TARGET):
     labels = [s.label for s in sessions]
     walls = [s.wall for s in sessions]
     wall = sum(walls) if all(w is not None for w in walls) else None
-    ext = extrapolate(rows, families, target, wall=wall)
+    smallest = {}
+    for e in entries:
+        if e.family not in smallest or e.params < smallest[e.family].params:
+            smallest[e.family] = e
+    reps = {e.name for e in smallest.values()}
+    ext = extrapolate(rows, families, target, wall=wall, representatives=reps,
+                      target_families=target_families)
 
     width = max([len(SHARED), *(len(n) for n in families)])
     cols = [max(len(label), 8) for label in labels]
@@ -202,13 +226,21 @@ def report(sessions, entries, target=TARGET):
         f"{len(ext.families)} family means {ext.per_family_mean:.1f} s "
         f"= {ext.by_family:.1f} s ({_minutes(ext.by_family)})"
     )
+    f = ext.target_families
+    out.append(
+        f"family-aware, {t} constructors in {f} families: shared {ext.shared:.1f} s + {f} x "
+        f"{ext.representative_mean:.1f} s (mean of the {len(reps)} models standing for their "
+        f"family) + {t - f} x {ext.other_mean:.1f} s (mean of the {ext.models - len(reps)} "
+        f"others) = {ext.family_aware:.1f} s ({_minutes(ext.family_aware)})"
+    )
     if wall and ext.worker:
         ratio = wall / ext.worker
         out.append(
             f"wall: measured {wall:.1f} s for {ext.worker:.1f} s of worker time "
             f"(ratio {ratio:.3f}); {t} constructors: flat {ext.flat:.1f} x {ratio:.3f} "
             f"= {_minutes(ext.flat * ratio)}, by family {ext.by_family:.1f} x {ratio:.3f} "
-            f"= {_minutes(ext.by_family * ratio)}"
+            f"= {_minutes(ext.by_family * ratio)}, family-aware {ext.family_aware:.1f} x "
+            f"{ratio:.3f} = {_minutes(ext.family_aware * ratio)}"
         )
     return "\n".join(out)
 
@@ -227,6 +259,8 @@ def main(argv=None):
     parser.add_argument("reports", nargs="+", metavar="[LABEL=]REPORT.xml")
     parser.add_argument("--target", type=int, default=TARGET,
                         help=f"constructors to extrapolate to (default {TARGET})")
+    parser.add_argument("--families", type=int, default=TARGET_FAMILIES,
+                        help=f"families at that many constructors (default {TARGET_FAMILIES})")
     args = parser.parse_args(argv)
     sessions = []
     for spec in args.reports:
@@ -234,7 +268,7 @@ def main(argv=None):
         if not sep or os.path.exists(spec):
             label, path = None, spec
         sessions.append(read_junit(path, label))
-    print(report(sessions, _entries(), args.target))
+    print(report(sessions, _entries(), args.target, args.families))
     return 0
 
 

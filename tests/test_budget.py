@@ -20,10 +20,14 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 ENTRIES = [
-    types.SimpleNamespace(name="resnet50", constructor_name="ResNet50", family="resnet"),
-    types.SimpleNamespace(name="resnet101", constructor_name="ResNet101", family="resnet"),
-    types.SimpleNamespace(name="vgg16", constructor_name="VGG16", family="vgg"),
-    types.SimpleNamespace(name="nasnet_mobile", constructor_name="NASNetMobile", family="nasnet"),
+    types.SimpleNamespace(name="resnet50", constructor_name="ResNet50", family="resnet",
+                          params=25_636_712),
+    types.SimpleNamespace(name="resnet101", constructor_name="ResNet101", family="resnet",
+                          params=44_707_176),
+    types.SimpleNamespace(name="vgg16", constructor_name="VGG16", family="vgg",
+                          params=138_357_544),
+    types.SimpleNamespace(name="nasnet_mobile", constructor_name="NASNetMobile",
+                          family="nasnet", params=5_326_716),
 ]
 
 
@@ -66,10 +70,16 @@ def test_group_and_extrapolate(sessions):
     assert ext.families == {"nasnet": (1, 2.0), "resnet": (2, 15.0), "vgg": (1, 6.0)}
     assert ext.by_family == pytest.approx(16.0 + 23 / 3 * 10)
     assert ext.worker == 54.0
+    # Standing for their family: resnet50 16, vgg16 6, nasnet_mobile 2 (mean
+    # 8); the others: resnet101 14. 10 constructors in 5 families.
+    ext = budget.extrapolate(rows, families, target=10, representatives={
+        "resnet50", "vgg16", "nasnet_mobile"}, target_families=5)
+    assert (ext.representative_mean, ext.other_mean) == (8.0, 14.0)
+    assert ext.family_aware == 16.0 + 5 * 8.0 + 5 * 14.0
 
 
 def test_report_prints_rows_and_arithmetic(sessions):
-    text = budget.report(sessions, ENTRIES, target=10)
+    text = budget.report(sessions, ENTRIES, target=10, target_families=5)
     lines = text.splitlines()
     assert lines[0].split() == ["seconds", "tensorflow", "slow_jax", "total"]
     assert lines[2].split() == ["resnet50", "12.0", "4.0", "16.0"]  # most expensive first
@@ -82,6 +92,11 @@ def test_report_prints_rows_and_arithmetic(sessions):
     ) in lines
     assert any(la.startswith("wall: measured 20.0 s for 54.0 s of worker time (ratio 0.370)")
                for la in lines)
+    assert (
+        "family-aware, 10 constructors in 5 families: shared 16.0 s + 5 x 8.0 s (mean of "
+        "the 3 models standing for their family) + 5 x 14.0 s (mean of the 1 others) "
+        "= 126.0 s (2.1 min)"
+    ) in lines
 
 
 def test_command_line(sessions, tmp_path, capsys):
