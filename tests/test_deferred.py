@@ -98,3 +98,82 @@ def test_a_refused_structure_build_leaves_nothing_pending():
     with pytest.raises(ValueError, match="alpha"):
         build_structure_only(mobilenet.MobileNet, weights=None, alpha=-1.0)
     assert _pending() == before
+
+
+# --------------------------------------------------------------------------
+# Constructors given weights build without initializers, then load.
+
+
+@pytest.fixture
+def initializer_calls(monkeypatch):
+    """Counts calls of the initializers the zoo's layers use (Glorot for
+    convolutions and Dense, zeros and ones for biases and BatchNorm)."""
+    from keras.src.initializers import constant_initializers, random_initializers
+
+    calls = []
+    for cls in (random_initializers.VarianceScaling, constant_initializers.Zeros,
+                constant_initializers.Ones):
+        real = cls.__call__
+
+        def counted(self, shape, dtype=None, _real=real):
+            calls.append(type(self).__name__)
+            return _real(self, shape, dtype=dtype)
+
+        monkeypatch.setattr(cls, "__call__", counted)
+    return calls
+
+
+KW = dict(alpha=0.25, input_shape=(32, 40, 3), include_top=False)
+
+
+def test_a_constructor_given_weights_runs_no_initializer(tmp_path, initializer_calls):
+    source = mobilenet.MobileNet(weights=None, **KW)
+    assert initializer_calls  # the counter sees an ordinary build
+    arrays = synthetic.synthesize(synthetic.layer_specs(source), seed=5)
+    for layer, values in zip([la for la in source.layers if la.weights], arrays):
+        layer.set_weights(values)
+    path = str(tmp_path / "source.weights.h5")
+    source.save_weights(path)
+    before = _pending()
+    del initializer_calls[:]
+    model = mobilenet.MobileNet(weights=path, **KW)
+    assert initializer_calls == []
+    assert _pending() == before
+    for got, want in zip(model.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    x = synthetic.synthetic_input((2, 32, 40, 3), seed=5)
+    np.testing.assert_array_equal(run_model(model, x), run_model(source, x))
+    keras.backend.clear_session()
+
+
+def test_a_constructor_whose_weights_do_not_fit_raises_and_leaves_nothing_pending(tmp_path):
+    other = mobilenet.MobileNet(weights=None, **dict(KW, alpha=0.5))
+    path = str(tmp_path / "alpha_0.5.weights.h5")
+    other.save_weights(path)
+    before = _pending()
+    with pytest.raises(ValueError, match=r"Cannot load the weights file .*alpha_0\.5\.weights\.h5"):
+        mobilenet.MobileNet(weights=path, **KW)
+    assert _pending() == before
+    keras.backend.clear_session()
+
+
+def test_constructor_signatures_are_the_undecorated_ones():
+    import inspect
+
+    sig = inspect.signature(mobilenet.MobileNet)
+    assert list(sig.parameters)[:3] == ["input_shape", "alpha", "depth_multiplier"]
+    assert mobilenet.MobileNet.__name__ == "MobileNet"
+    assert mobilenet.MobileNet.__module__ == "keras_zoo_plus.applications.mobilenet"
+
+
+def test_a_weighted_constructor_inside_the_callers_stateless_scope_builds_there(tmp_path):
+    source = mobilenet.MobileNet(weights=None, **KW)
+    path = str(tmp_path / "source.weights.h5")
+    source.save_weights(path)
+    before = _pending()
+    # No initialisation may happen inside the caller's scope: the
+    # constructor builds there as it does without weights.
+    model = build_without_initializers(mobilenet.MobileNet, weights=path, **KW)
+    assert [w.shape for w in model.weights] == [w.shape for w in source.weights]
+    assert _pending() == before
+    keras.backend.clear_session()

@@ -121,6 +121,7 @@ _DOC = """Instantiate the {title} architecture.
         (None, {features})
     """
 
+@_common.constructor
 def DenseNet121(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="densenet121",
@@ -134,6 +135,7 @@ def DenseNet121(
     return _densenet(spec, (6, 12, 24, 16))
 
 
+@_common.constructor
 def DenseNet169(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="densenet169",
@@ -147,6 +149,7 @@ def DenseNet169(
     return _densenet(spec, (6, 12, 32, 32))
 
 
+@_common.constructor
 def DenseNet201(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="densenet201",

@@ -155,6 +155,7 @@ def _inception_resnet_v2(spec):
     return _common.finish(x, spec)
 
 
+@_common.constructor
 def InceptionResNetV2(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax",

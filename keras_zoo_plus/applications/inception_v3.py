@@ -153,6 +153,7 @@ def _inception_v3(spec):
     return _common.finish(x, spec)
 
 
+@_common.constructor
 def InceptionV3(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="inception_v3",

@@ -179,6 +179,7 @@ def apply_top(x, spec, dropout):
     return layers.Activation(spec.classifier_activation, name="predictions")(x)
 
 
+@_common.constructor
 def MobileNet(
     input_shape=None,
     alpha=1.0,

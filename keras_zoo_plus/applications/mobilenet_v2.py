@@ -132,6 +132,7 @@ def apply_inverted_res_block(x, filters, *, stride, expansion, data_format, bloc
     return x
 
 
+@_common.constructor
 def MobileNetV2(
     input_shape=None,
     alpha=1.0,

@@ -320,6 +320,7 @@ _DOC = """Instantiate the {title} architecture.
     """
 
 
+@_common.constructor
 def MobileNetV3Small(
     input_shape=None,
     alpha=1.0,
@@ -347,6 +348,7 @@ def MobileNetV3Small(
     )
 
 
+@_common.constructor
 def MobileNetV3Large(
     input_shape=None,
     alpha=1.0,

@@ -285,6 +285,7 @@ _DOC = """Instantiate {title} (NASNet-A {config}), keras.applications-style.
         (None, {features})
     """
 
+@_common.constructor
 def NASNetMobile(
     input_shape=None, include_top=True, weights="imagenet", input_tensor=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="nasnet_mobile",
@@ -298,6 +299,7 @@ def NASNetMobile(
     return _nasnet(spec, MOBILE)
 
 
+@_common.constructor
 def NASNetLarge(
     input_shape=None, include_top=True, weights="imagenet", input_tensor=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="nasnet_large",

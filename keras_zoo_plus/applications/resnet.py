@@ -111,6 +111,7 @@ _DOC = """Instantiate the {title} architecture.
         (None, 2048)
     """
 
+@_common.constructor
 def ResNet50(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet50",
@@ -124,6 +125,7 @@ def ResNet50(
     return _resnet(spec, (3, 4, 6, 3))
 
 
+@_common.constructor
 def ResNet101(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet101",
@@ -137,6 +139,7 @@ def ResNet101(
     return _resnet(spec, (3, 4, 23, 3))
 
 
+@_common.constructor
 def ResNet152(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet152",

@@ -94,6 +94,7 @@ _ABOUT = """
 """
 
 
+@_common.constructor
 def ResNet50V2(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet50v2",
@@ -107,6 +108,7 @@ def ResNet50V2(
     return _resnet_v2(spec, (3, 4, 6, 3))
 
 
+@_common.constructor
 def ResNet101V2(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet101v2",
@@ -120,6 +122,7 @@ def ResNet101V2(
     return _resnet_v2(spec, (3, 4, 23, 3))
 
 
+@_common.constructor
 def ResNet152V2(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="resnet152v2",

@@ -70,6 +70,7 @@ _DOC = """Instantiate the {title} architecture.
     """
 
 
+@_common.constructor
 def VGG16(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="vgg16",
@@ -83,6 +84,7 @@ def VGG16(
     return _vgg(spec, (2, 2, 3, 3, 3))
 
 
+@_common.constructor
 def VGG19(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="vgg19",

@@ -91,6 +91,7 @@ def _xception(spec):
     return _common.finish(x, spec)
 
 
+@_common.constructor
 def Xception(
     include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
     pooling=None, classes=1000, classifier_activation="softmax", name="xception",
