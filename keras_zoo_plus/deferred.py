@@ -56,21 +56,12 @@ def build_without_initializers(build, *args, **kwargs):
         >>> model = build_without_initializers(ResNet50, weights=None)
         >>> model.set_weights(arrays)  # every weight, right away
     """
-    import keras
-
     try:
         from keras.src.backend.common import global_state
         from keras.src.backend.common.variables import initialize_all_variables
     except ImportError:  # another Keras layout: build the ordinary way
         return build(*args, **kwargs)
-    pending_before = list(global_state.get_global_attribute("uninitialized_variables") or [])
-    try:
-        with keras.StatelessScope(initialize_variables=False):
-            model = build(*args, **kwargs)
-    except BaseException:
-        # A failed build (a refused argument) leaves nothing pending.
-        global_state.set_global_attribute("uninitialized_variables", pending_before)
-        raise
+    model, pending_before = _stateless_build(build, args, kwargs)
     pending = global_state.get_global_attribute("uninitialized_variables") or []
     layer_weights = {id(w) for w in model.weights}
     for variable in pending:
@@ -116,15 +107,27 @@ def build_structure_only(build, *args, **kwargs):
         >>> build_structure_only(ResNet50, weights=None).count_params()
         25636712
     """
-    import keras
-
     try:
         from keras.src.backend.common import global_state
     except ImportError:  # another Keras layout: build the ordinary way
         return build(*args, **kwargs)
-    pending = list(global_state.get_global_attribute("uninitialized_variables") or [])
+    model, pending_before = _stateless_build(build, args, kwargs)
+    global_state.set_global_attribute("uninitialized_variables", pending_before)
+    return model
+
+
+def _stateless_build(build, args, kwargs):
+    """``(model, Keras' list of variables awaiting values before the build)``
+    for ``build(*args, **kwargs)`` run inside
+    ``keras.StatelessScope(initialize_variables=False)``; a failed build (a
+    refused argument) puts the list back and leaves nothing pending."""
+    import keras
+    from keras.src.backend.common import global_state
+
+    before = list(global_state.get_global_attribute("uninitialized_variables") or [])
     try:
         with keras.StatelessScope(initialize_variables=False):
-            return build(*args, **kwargs)
-    finally:
-        global_state.set_global_attribute("uninitialized_variables", pending)
+            return build(*args, **kwargs), before
+    except BaseException:
+        global_state.set_global_attribute("uninitialized_variables", before)
+        raise
