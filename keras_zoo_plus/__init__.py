@@ -29,6 +29,7 @@ _LAZY = {
     "trainable_summary": ("keras_zoo_plus.freeze", "trainable_summary"),
     "unfreeze": ("keras_zoo_plus.freeze", "unfreeze"),
     "custom_objects": ("keras_zoo_plus.layers", "custom_objects"),
+    "feature_extractor": ("keras_zoo_plus.features", "feature_extractor"),
     "create_model": ("keras_zoo_plus.registry", "create_model"),
     "list_models": ("keras_zoo_plus.registry", "list_models"),
     "model_info": ("keras_zoo_plus.registry", "model_info"),

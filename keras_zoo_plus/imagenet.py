@@ -88,11 +88,8 @@ def validate_weights(weights, include_top, classes, *, allow_imagenet=True):
                 "This model has no official `imagenet` weights in this "
                 "configuration. Use weights=None or a path to a weights file."
             )
-        if weights == "imagenet" and include_top and classes != 1000:
-            raise ValueError(
-                'If using `weights="imagenet"` with `include_top=True`, '
-                f"`classes` should be 1000. Received: classes={classes}"
-            )
+        # ``classes`` other than 1000 with the top is allowed: the loader
+        # initialises that classifier afresh (keras_zoo_plus.weights.Adaptation).
         return
     if isinstance(weights, os.PathLike):
         weights = os.fspath(weights)
@@ -172,8 +169,9 @@ def obtain_input_shape(
         data_format: resolved data format.
         require_flatten: True when the top needs a static spatial size
             (``include_top=True``).
-        weights: the ``weights`` argument; ``"imagenet"`` requires 3 channels
-            and, with ``require_flatten``, the default shape.
+        weights: the ``weights`` argument; ``"imagenet"`` with
+            ``require_flatten`` requires the default spatial size (any
+            number of channels: the first convolution is adapted).
 
     Returns:
         A tuple of three entries in ``data_format`` order.
@@ -208,11 +206,8 @@ def obtain_input_shape(
     else:
         default_shape = (default_size, default_size, channels)
 
-    if weights == "imagenet" and input_shape is not None and channels != 3:
-        raise ValueError(
-            'With `weights="imagenet"` the input must have 3 channels. '
-            f"Received: input_shape={input_shape}"
-        )
+    # Any number of channels with weights="imagenet": the loader adapts the
+    # first convolution's RGB kernel (keras_zoo_plus.weights.adapt_kernel).
     if input_shape is None:
         return default_shape
     if weights == "imagenet" and require_flatten and input_shape != default_shape:

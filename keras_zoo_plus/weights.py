@@ -35,6 +35,7 @@ of that file removes such folders once they are a day old).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -42,6 +43,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import warnings
 
 import keras
 import numpy as np
@@ -50,9 +52,11 @@ from keras_zoo_plus import model_table
 from keras_zoo_plus.model_table import BASE_URL_ENV, DEFAULT_BASE_URL, WeightFile, base_url
 
 __all__ = [
+    "Adaptation",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "WeightFile",
+    "adapt_kernel",
     "base_url",
     "fetch_file",
     "fetch_official",
@@ -354,7 +358,103 @@ def _first_order_mismatch(layers, entries):
     )
 
 
-def assign_legacy(model, entries, *, source="weights file"):
+@dataclasses.dataclass(frozen=True)
+class Adaptation:
+    """What a constructor tells the loader about a model that differs from
+    the pretrained files in its input channels or its classes.
+
+    Attributes:
+        first_conv: the model's first convolution, whose kernel the files
+            hold for 3 (RGB) input channels; when the model's has
+            ``channels`` instead, the file's kernel is adapted
+            (:func:`adapt_kernel`). None: the model takes 3 channels.
+        channels: the model's input channels.
+        head: the classifier layer of a model with ``classes != 1000``:
+            when the file's arrays for it do not fit (the 1000 ImageNet
+            classes), it is not loaded but initialised afresh with its own
+            initializers, and a ``UserWarning`` names it. None: no such
+            layer.
+
+    Every other layer loads unchanged, and any other mismatch raises as
+    without an adaptation.
+    """
+
+    first_conv: str | None = None
+    channels: int = 3
+    head: str | None = None
+
+
+def adapt_kernel(kernel, channels):
+    """An RGB convolution kernel ``(rows, cols, 3, filters)`` adapted to
+    ``channels`` input channels.
+
+    * 1: the sum over R, G and B (a grey image ``g`` gives what the RGB
+      kernel gives on ``(g, g, g)``);
+    * 2: the R and G slices, scaled by 3/2;
+    * 3: unchanged;
+    * more than 3: R, G, B repeated cyclically (R, G, B, R, ...), scaled by
+      ``3 / channels`` (the response to equal inputs on every channel is
+      kept).
+
+    Returns:
+        A new array of the kernel's dtype.
+    """
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 4 or kernel.shape[2] != 3:
+        raise ValueError(
+            f"Expected an RGB kernel (rows, cols, 3, filters). Received shape {kernel.shape}"
+        )
+    if channels == 3:
+        return kernel.copy()
+    if channels == 1:
+        return kernel.sum(axis=2, keepdims=True, dtype=kernel.dtype)
+    if channels == 2:
+        return (kernel[:, :, :2, :] * (3.0 / 2.0)).astype(kernel.dtype)
+    return (kernel[:, :, np.arange(channels) % 3, :] * (3.0 / channels)).astype(kernel.dtype)
+
+
+def _adapt_pairs(pairs, adaptation):
+    """``pairs`` of :func:`assign_legacy` with the first convolution's kernel
+    adapted and the head left out where ``adaptation`` says so.
+
+    Returns:
+        ``(pairs, fresh)``: ``fresh`` is ``(layer, file_shapes)`` for a head
+        left out, or None.
+    """
+    if adaptation is None:
+        return pairs, None
+    out, fresh = [], None
+    for layer, fname, arrays in pairs:
+        want, got = _shapes(layer.weights), _shapes(arrays)
+        if want != got and layer.name == adaptation.head:
+            fresh = (layer, got)
+            continue
+        if (
+            want != got
+            and layer.name == adaptation.first_conv
+            and arrays
+            and len(got[0]) == 4
+            and got[0][2] == 3
+            and want[0] == (*got[0][:2], adaptation.channels, got[0][3])
+        ):
+            arrays = [adapt_kernel(arrays[0], adaptation.channels), *arrays[1:]]
+        out.append((layer, fname, arrays))
+    return out, fresh
+
+
+def _initialise_afresh(layer):
+    """Give ``layer``'s kernel and bias their initializers' values (the
+    layer may have been built with zeros, keras_zoo_plus.deferred)."""
+    for attribute in ("kernel", "bias"):
+        variable = getattr(layer, attribute, None)
+        initializer = getattr(layer, f"{attribute}_initializer", None)
+        if variable is None or initializer is None:
+            continue
+        initializer = keras.initializers.get(initializer)
+        variable.assign(initializer(tuple(variable.shape), dtype=variable.dtype))
+
+
+def assign_legacy(model, entries, *, source="weights file", adaptation=None):
     """Assign ``entries`` from :func:`read_legacy_h5` to ``model``.
 
     Match by normalised layer name when every file layer has a counterpart,
@@ -365,6 +465,8 @@ def assign_legacy(model, entries, *, source="weights file"):
         model: the model to fill.
         entries: ``[(layer_name, [arrays]), ...]`` in file order.
         source: how error messages call the file.
+        adaptation: an :class:`Adaptation` from the constructor (other
+            input channels, a classifier for other classes), or None.
 
     Returns:
         ``"name"`` or ``"order"``: how layers were matched.
@@ -405,6 +507,7 @@ def assign_legacy(model, entries, *, source="weights file"):
             f"expects {_shapes(first.weights)}. Was it saved with a different "
             "include_top or from another architecture? Nothing was loaded."
         )
+    pairs, fresh = _adapt_pairs(pairs, adaptation)
     problems = []
     for layer, fname, arrays in pairs:
         want, got = _shapes(layer.weights), _shapes(arrays)
@@ -423,11 +526,25 @@ def assign_legacy(model, entries, *, source="weights file"):
             old = layer.get_weights()
             layer.set_weights(arrays)
             done.append((layer, old))
+        if fresh is not None:
+            old = fresh[0].get_weights()
+            _initialise_afresh(fresh[0])
+            done.append((fresh[0], old))
     except Exception:
         # Shapes were checked, but never leave a half-loaded model behind.
         for layer, old in done:
             layer.set_weights(old)
         raise
+    if fresh is not None:
+        layer, got = fresh
+        warnings.warn(
+            f"Layer {layer.name!r} of model {model.name!r} was not loaded from the {source}: "
+            f"the file holds {got} for it and the layer has {_shapes(layer.weights)} "
+            f"(classes={_shapes(layer.weights)[0][-1]}). It is freshly initialised with its "
+            "initializers.",
+            UserWarning,
+            stacklevel=2,
+        )
     return mode
 
 
@@ -506,13 +623,55 @@ def _load_keras_weights_atomic(model, path):
         ) from None
 
 
-def _assign_by_order(model, source_model, source):
+def _assign_by_order(model, source_model, source, adaptation=None):
     src = weighted_layers(source_model)
     entries = [(layer.name, [np.asarray(w) for w in layer.get_weights()]) for layer in src]
-    return assign_legacy(model, entries, source=source)
+    return assign_legacy(model, entries, source=source, adaptation=adaptation)
 
 
-def load_weights(model, weights, *, official=None):
+def _read_keras_weights(path, model):
+    """``[(layer_name, [arrays])]`` of a Keras 3 ``.weights.h5`` file saved
+    from a model with ``model``'s layers, in ``model.layers`` order, or None
+    where the file's layout is not understood.
+
+    Keras stores the layers of a functional model under keys made of the
+    snake-cased class name and a per-class counter in ``model.layers``
+    order (``layers/conv2d_3/vars/0``), not under the layers' names; the
+    keys are derived here the same way.
+    """
+    import h5py
+
+    try:
+        from keras.src.utils.naming import to_snake_case
+    except ImportError:  # another Keras layout
+        return None
+    by_key, used = {}, {}
+    for layer in model.layers:
+        key = to_snake_case(type(layer).__name__)
+        used[key] = used.get(key, -1) + 1
+        by_key[key if used[key] == 0 else f"{key}_{used[key]}"] = layer
+    out = []
+    try:
+        with h5py.File(path, "r") as f:
+            group = f.get("layers")
+            if not isinstance(group, h5py.Group):
+                return None
+            for key in group:
+                held = group[key].get("vars")
+                if not isinstance(held, h5py.Group) or any(not k.isdigit() for k in held):
+                    return None
+                if not len(held):
+                    continue
+                if key not in by_key:
+                    return None
+                out.append((by_key[key].name, [np.asarray(held[k]) for k in sorted(held, key=int)]))
+    except OSError as exc:
+        raise ValueError(f"Cannot read the weights file {path}: {exc}") from None
+    position = {layer.name: i for i, layer in enumerate(model.layers)}
+    return sorted(out, key=lambda entry: position[entry[0]])
+
+
+def load_weights(model, weights, *, official=None, adaptation=None):
     """Apply a constructor's ``weights`` argument to a freshly built model.
 
     Args:
@@ -520,6 +679,9 @@ def load_weights(model, weights, *, official=None):
         weights: ``None``, ``"imagenet"`` or a path.
         official: with ``"imagenet"``, the official :class:`WeightFile`
             (from the model's table entry) to fetch and load.
+        adaptation: an :class:`Adaptation` (the constructor's input
+            channels and classes, where they differ from the files'), or
+            None: every array must fit as it is.
 
     Returns:
         ``model``, with its weights replaced.
@@ -539,7 +701,8 @@ def load_weights(model, weights, *, official=None):
         if official is None:
             raise ValueError(f'Model {model.name!r} has no official `weights="imagenet"` file.')
         path = fetch_official(official)
-        assign_legacy(model, read_legacy_h5(path), source=f"official weights file {path}")
+        assign_legacy(model, read_legacy_h5(path), source=f"official weights file {path}",
+                      adaptation=adaptation)
         return model
     path = os.fspath(weights)
     if path.endswith(".keras"):
@@ -550,11 +713,16 @@ def load_weights(model, weights, *, official=None):
                 f"Cannot read the model file {path}: {type(exc).__name__}: "
                 f"{str(exc).strip()[:300]}"
             ) from None
-        _assign_by_order(model, src, f"model file {path}")
+        _assign_by_order(model, src, f"model file {path}", adaptation)
     elif path.endswith(".weights.h5"):
-        _load_keras_weights_atomic(model, path)
+        entries = _read_keras_weights(path, model) if adaptation is not None else None
+        if entries is None:
+            _load_keras_weights_atomic(model, path)
+        else:
+            assign_legacy(model, entries, source=f"weights file {path}", adaptation=adaptation)
     elif is_legacy_h5(path):
-        assign_legacy(model, read_legacy_h5(path), source=f"weights file {path}")
+        assign_legacy(model, read_legacy_h5(path), source=f"weights file {path}",
+                      adaptation=adaptation)
     else:
         raise ValueError(
             f"`weights` file {path!r} is not a legacy Keras .h5 file, a .weights.h5 "

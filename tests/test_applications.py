@@ -163,8 +163,6 @@ ERRORS = [
     (dict(weights="nope"), ValueError,
      r"`weights` must be None, 'imagenet' or the path to an existing weights file .* Received: weights='nope'"),
     (dict(weights=3), TypeError, r"`weights` must be None, 'imagenet' or the path to a weights file. Received: weights=3 of type int"),
-    (dict(weights="imagenet", classes=10), ValueError,
-     r'If using `weights="imagenet"` with `include_top=True`, `classes` should be 1000. Received: classes=10'),
     (dict(weights=None, classes=0), ValueError, r"`classes` must be a positive integer. Received: classes=0"),
     (dict(weights=None, classes=2.5), ValueError, r"`classes` must be a positive integer. Received: classes=2.5"),
     (dict(weights=None, include_top="yes"), TypeError, r"`include_top` must be a bool. Received: include_top='yes'"),
@@ -178,8 +176,6 @@ ERRORS = [
      r"`input_shape` must be a tuple of three integers \(rows, cols, channels\). Received: input_shape=\(64, 64\)"),
     (dict(weights=None, include_top=False, input_shape=(64, -1, 3)), ValueError,
      r"`input_shape` entries must be positive integers or None. Received: input_shape=\(64, -1, 3\)"),
-    (dict(weights="imagenet", include_top=False, input_shape=(64, 64, 1)), ValueError,
-     r'With `weights="imagenet"` the input must have 3 channels. Received: input_shape=\(64, 64, 1\)'),
     (dict(weights="imagenet", input_shape=(200, 200, 3)), ValueError,
      r'When setting `include_top=True` and loading `weights="imagenet"`, `input_shape` should be \(224, 224, 3\). Received: input_shape=\(200, 200, 3\)'),
     (dict(weights=None, input_shape=(None, None, 3)), ValueError,
@@ -200,6 +196,25 @@ def test_argument_errors(ctor, kwargs, exc, message, monkeypatch):
     monkeypatch.setenv("KERAS_ZOO_PLUS_OFFLINE", "1")
     with pytest.raises(exc, match=message):
         ctor(**kwargs)
+
+
+# Accepted since pretrained weights adapt to them (an adapted first
+# convolution, a fresh classifier: tests/test_channels_and_head.py loads
+# them); validation only here, nothing is built or fetched.
+IMAGENET_ACCEPTED = [
+    (dict(weights="imagenet", classes=10), "classes", 10),
+    (dict(weights="imagenet", include_top=False, input_shape=(64, 64, 1)), "input_shape", (64, 64, 1)),
+    (dict(weights="imagenet", input_shape=(224, 224, 4), classes=2), "input_shape", (224, 224, 4)),
+]
+
+
+@pytest.mark.parametrize("ctor", [VGG16, ResNet50])
+@pytest.mark.parametrize("kwargs, field, value", IMAGENET_ACCEPTED)
+def test_imagenet_weights_accept_other_classes_and_channels(ctor, kwargs, field, value, monkeypatch):
+    monkeypatch.setenv("KERAS_ZOO_PLUS_OFFLINE", "1")
+    spec = zoo_builds.validated(ctor, **kwargs)
+    assert getattr(spec, field) == value
+    assert spec.weights == "imagenet"
 
 
 def test_channels_first_shape_rules():

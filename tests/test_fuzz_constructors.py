@@ -38,7 +38,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from zoo_builds import Validated, stop_after_validation
+from zoo_builds import Validated, stop_after_validation, validated
 
 from keras_zoo_plus import registry
 
@@ -343,10 +343,7 @@ def test_real_builds_cover_every_family():
 # weights="imagenet" rules: deterministic, all fail before building.
 
 IMAGENET_CASES = [
-    (dict(include_top=True, classes=10), "`classes` should be 1000", "classes"),
     (dict(include_top=True, input_shape=(64, 64, 3)), "`input_shape` should be", "input_shape"),
-    (dict(include_top=False, input_shape=(64, 64, 1)), "must have 3 channels", "input_shape"),
-    (dict(include_top=False, input_shape=(64, 64, 4)), "must have 3 channels", "input_shape"),
     (dict(include_top=True, classifier_activation="relu"), "classifier_activation", "relu"),
     (dict(include_top=True, classes=0), "positive integer", "classes"),
     (dict(include_top="no"), "must be a bool", "include_top"),
@@ -355,7 +352,17 @@ IMAGENET_CASES = [
 ]
 
 
-def _imagenet_case_kwargs(name, case):
+# Accepted with weights="imagenet" (other classes: a fresh classifier;
+# other channels: the first convolution adapted), checked by validation
+# alone: (arguments, BuildSpec field, expected value).
+IMAGENET_ACCEPTED = [
+    (dict(include_top=True, classes=10), "classes", 10),
+    (dict(include_top=False, input_shape=(64, 64, 1)), "input_shape", (64, 64, 1)),
+    (dict(include_top=False, input_shape=(64, 64, 4)), "input_shape", (64, 64, 4)),
+]
+
+
+def _imagenet_case_kwargs(name, case, cases=IMAGENET_CASES):
     """The case's arguments that ``name``'s constructor takes, or ``None``
     where the case does not apply (no official weights; a 64x64 shape below
     the model's minimum size tests another rule)."""
@@ -363,7 +370,7 @@ def _imagenet_case_kwargs(name, case):
     if not info.weights:
         return None
     params = inspect.signature(info.constructor).parameters
-    kw = {k: v for k, v in IMAGENET_CASES[case][0].items() if k in params}
+    kw = {k: v for k, v in cases[case][0].items() if k in params}
     if "input_shape" in kw and info.default_size and kw["input_shape"][0] < info.min_size:
         return None
     return kw
@@ -388,4 +395,24 @@ def test_imagenet_rules_fail_before_building(name, case, keras_home, monkeypatch
         info.constructor(weights="imagenet", **kw)
     assert text in str(exc.value) and named in str(exc.value), str(exc.value)
     assert "KERAS_ZOO_PLUS_OFFLINE" not in str(exc.value)  # rejected before any fetch
+    assert _global_state() == before
+
+
+@pytest.mark.parametrize(
+    "name,case",
+    [
+        (name, case)
+        for name in MODELS
+        for case in range(len(IMAGENET_ACCEPTED))
+        if _imagenet_case_kwargs(name, case, IMAGENET_ACCEPTED) is not None
+    ],
+)
+def test_imagenet_accepts_other_classes_and_channels(name, case, keras_home, monkeypatch):
+    info = registry.model_info(name)
+    kw = _imagenet_case_kwargs(name, case, IMAGENET_ACCEPTED)
+    _, field, value = IMAGENET_ACCEPTED[case]
+    monkeypatch.setenv("KERAS_ZOO_PLUS_OFFLINE", "1")
+    before = _global_state()
+    spec = validated(info.constructor, weights="imagenet", **kw)
+    assert getattr(spec, field) == value
     assert _global_state() == before

@@ -130,12 +130,6 @@ def test_every_layer_has_an_explicit_name():
                  data_format="channels_first"),
             "Input size must be at least 32x32. Received: input_shape=(3, 64, 31)",
         ),
-        (
-            NASNetMobile,
-            dict(classes=10),
-            'If using `weights="imagenet"` with `include_top=True`, `classes` should be '
-            "1000. Received: classes=10",
-        ),
     ],
 )
 def test_argument_errors(ctor, kwargs, message, monkeypatch):
@@ -144,6 +138,13 @@ def test_argument_errors(ctor, kwargs, message, monkeypatch):
     with pytest.raises(ValueError) as info:
         ctor(**kwargs)
     assert str(info.value) == message
+
+
+def test_imagenet_with_other_classes_passes_validation():
+    # A fresh head with the pretrained body (tests/test_channels_and_head.py
+    # loads one); keras.applications refuses classes != 1000 here.
+    spec = zoo_builds.validated(NASNetMobile, classes=10)
+    assert (spec.weights, spec.include_top, spec.classes) == ("imagenet", True, 10)
 
 
 def test_dynamic_input_tensor_with_imagenet_weights_is_refused(monkeypatch):

@@ -222,8 +222,8 @@ def constructor(fn):
             model = build_without_initializers(fn, *args, **kwargs)
         finally:
             _DEFERRED_LOAD.reset(token)
-        ((weights, official),) = loads
-        _weights.load_weights(model, weights, official=official)
+        ((weights, official, adaptation),) = loads
+        _weights.load_weights(model, weights, official=official, adaptation=adaptation)
         fusion.enable_fused_inference(model)
         return model
 
@@ -238,21 +238,44 @@ def _in_stateless_scope():
     return in_stateless_scope()
 
 
+#: Classes of the pretrained classifiers (ImageNet).
+PRETRAINED_CLASSES = 1000
+
+
+def _adaptation(model, spec):
+    """What the loader adapts for ``spec`` (:class:`keras_zoo_plus.weights.Adaptation`):
+    the first convolution (the first weighted layer) when the input has
+    other than 3 channels, the classifier (the last weighted layer) when
+    ``include_top`` with ``classes`` other than 1000; None when neither."""
+    channels = spec.input_shape[0 if spec.data_format == "channels_first" else -1]
+    weighted = _weights.weighted_layers(model)
+    first = weighted[0].name if channels != 3 and weighted else None
+    head = None
+    if spec.include_top and spec.classes != PRETRAINED_CLASSES and weighted:
+        head = weighted[-1].name
+    if first is None and head is None:
+        return None
+    return _weights.Adaptation(first_conv=first, channels=channels, head=head)
+
+
 def finish(x, spec, **variant):
     """Create the model and load ``spec.weights``; with ``"imagenet"`` the
     official file of ``spec.entry`` for ``spec.include_top`` and the
-    ``variant`` arguments (MobileNet's ``alpha``, ``rows``). Inside a
+    ``variant`` arguments (MobileNet's ``alpha``, ``rows``). Pretrained
+    weights for 3 channels and 1000 classes are fitted to other input
+    channels and classes (:func:`_adaptation`). Inside a
     :func:`constructor` given weights, the loading is left to it (after
     the build)."""
     model = keras.Model(spec.model_inputs, x, name=spec.name)
     official = None
     if spec.weights == "imagenet":
         official = spec.entry.weight_file(include_top=spec.include_top, **variant)
+    adaptation = _adaptation(model, spec) if spec.weights is not None else None
     deferred = _DEFERRED_LOAD.get()
     if deferred is not None and spec.weights is not None:
-        deferred.append((spec.weights, official))
+        deferred.append((spec.weights, official, adaptation))
         return model
-    _weights.load_weights(model, spec.weights, official=official)
+    _weights.load_weights(model, spec.weights, official=official, adaptation=adaptation)
     fusion.enable_fused_inference(model)
     return model
 
