@@ -260,3 +260,27 @@ def test_freeze_and_unfreeze_on_an_extractor(resnet50):
         }
         assert trainable == expected
         assert len(expected) == 10  # 3 blocks x 3 convolutions + the shortcut
+
+
+def test_readme_levels_table_is_the_model_table():
+    """README's levels table (layer, channels, size at the default input)
+    says what the model table and the padding rules say, for every model,
+    so they cannot drift apart."""
+    import pathlib
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text("utf8")
+    head = "| model | input | P1 (stride 2) | P2 (4) | P3 (8) | P4 (16) | P5 (32) |"
+    rows = text.split(head, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
+    cell = re.compile(r"`([^`]+)` (\d+), (\d+)")
+    readme = {}
+    for row in rows:
+        name, size, *levels = [c.strip() for c in row.strip("|").split("|")]
+        readme[name] = (int(size), [cell.fullmatch(c).groups() for c in levels])
+    # Sizes at the default input: the padding rules of SIZES above.
+    assert readme == {
+        e.name: (e.default_size, [
+            (lv.layer, str(lv.channels), str(n))
+            for lv, n in zip(e.feature_levels, SIZES[e.family](e.default_size))
+        ])
+        for e in ENTRIES
+    }
