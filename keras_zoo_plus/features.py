@@ -126,11 +126,14 @@ def _single(inputs):
     return inputs[0] if len(inputs) == 1 else inputs
 
 
-def _call_node(container, child):
-    """The node of ``container``'s graph where ``child`` is called, or None
-    (not found, called more than once, or a Keras without these
-    internals)."""
-    graph = getattr(container, "_functional", None) or container
+def _graph(container):
+    """The functional graph of ``container`` (a Sequential holds one)."""
+    return getattr(container, "_functional", None) or container
+
+
+def _call_node(graph, child):
+    """The node of ``graph`` where ``child`` is called, or None (not found,
+    called more than once, or a Keras without these internals)."""
     by_depth = getattr(graph, "_nodes_by_depth", None)
     if not isinstance(by_depth, dict):
         return None
@@ -142,10 +145,10 @@ def _lift(container, child, features):
     """``features`` (a model from ``child``'s input to the levels) fed from
     ``container``'s input through the layers ``container`` applies before
     ``child``; ``features`` itself where that path cannot be found."""
-    node = _call_node(container, child)
+    graph = _graph(container)
+    node = _call_node(graph, child)
     if node is None:
         return features
-    graph = getattr(container, "_functional", None) or container
     tensors = node.input_tensors
     outputs = features(tensors[0] if len(tensors) == 1 else tensors)
     return keras.Model(_single(graph.inputs), outputs, name=features.name)

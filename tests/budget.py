@@ -180,11 +180,7 @@ def report(sessions, entries, target=TARGET, target_families=TARGET_FAMILIES):
     labels = [s.label for s in sessions]
     walls = [s.wall for s in sessions]
     wall = sum(walls) if all(w is not None for w in walls) else None
-    smallest = {}
-    for e in entries:
-        if e.family not in smallest or e.params < smallest[e.family].params:
-            smallest[e.family] = e
-    reps = {e.name for e in smallest.values()}
+    reps = {e.name for e in _model_table().smallest_of_each_family(entries).values()}
     ext = extrapolate(rows, families, target, wall=wall, representatives=reps,
                       target_families=target_families)
 
@@ -245,13 +241,13 @@ def report(sessions, entries, target=TARGET, target_families=TARGET_FAMILIES):
     return "\n".join(out)
 
 
-def _entries():
+def _model_table():
     try:
         from keras_zoo_plus import model_table
     except ImportError:  # run from a checkout without the package installed
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         from keras_zoo_plus import model_table
-    return model_table.entries()
+    return model_table
 
 
 def main(argv=None):
@@ -268,7 +264,7 @@ def main(argv=None):
         if not sep or os.path.exists(spec):
             label, path = None, spec
         sessions.append(read_junit(path, label))
-    print(report(sessions, _entries(), args.target, args.families))
+    print(report(sessions, _model_table().entries(), args.target, args.families))
     return 0
 
 

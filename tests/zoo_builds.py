@@ -123,11 +123,10 @@ def validated(constructor, **kwargs):
     )
 
 
-def structure(build, *args, **kwargs):
-    """``build(*args, **kwargs)`` for a test that reads the model's structure
-    only (configs, shapes, flags, parameter counts): no variable gets a
-    value (:func:`keras_zoo_plus.deferred.build_structure_only`)."""
-    return build_structure_only(build, *args, **kwargs)
+#: ``structure(build, *args, **kwargs)``: a build for a test that reads the
+#: model's structure only (configs, shapes, flags, parameter counts); no
+#: variable gets a value.
+structure = build_structure_only
 
 
 def _key(name, include_top, data_format, size_, kwargs):

@@ -223,9 +223,7 @@ def constructor(fn):
         finally:
             _DEFERRED_LOAD.reset(token)
         ((weights, official, adaptation),) = loads
-        _weights.load_weights(model, weights, official=official, adaptation=adaptation)
-        fusion.enable_fused_inference(model)
-        return model
+        return _load_and_fuse(model, weights, official, adaptation)
 
     return build
 
@@ -275,7 +273,12 @@ def finish(x, spec, **variant):
     if deferred is not None and spec.weights is not None:
         deferred.append((spec.weights, official, adaptation))
         return model
-    _weights.load_weights(model, spec.weights, official=official, adaptation=adaptation)
+    return _load_and_fuse(model, spec.weights, official, adaptation)
+
+
+def _load_and_fuse(model, weights, official, adaptation):
+    """Load ``weights`` into ``model``, then turn on fused inference."""
+    _weights.load_weights(model, weights, official=official, adaptation=adaptation)
     fusion.enable_fused_inference(model)
     return model
 
