@@ -461,3 +461,169 @@ if BACKEND == "tensorflow":
         )
         if ref is not None:
             _assert_close(keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(ref), op)
+
+
+# --- layer normalization ----------------------------------------------------
+
+LN_REL = 1e-6  # outputs; gradients (other reduction orders) keep REL
+
+
+def _ln_reference(axis, epsilon):
+    """keras.layers.LayerNormalization's op, ``keras.ops.layer_normalization``.
+    Keras 3.15.1 on torch hands a single axis to ``F.layer_norm``, which
+    normalises the *last* axis, so its axis=1 fails on 4D inputs there; the
+    reference is then Keras' axis=-1 op between transposes (still Keras')."""
+    if axis == -1 or BACKEND != "torch":
+        return lambda a, g, b: keras.ops.layer_normalization(a, g, b, axis=axis, epsilon=epsilon)
+
+    def via_nhwc(a, g, b):
+        y = keras.ops.layer_normalization(
+            keras.ops.transpose(a, (0, 2, 3, 1)), g, b, axis=-1, epsilon=epsilon
+        )
+        return keras.ops.transpose(y, (0, 3, 1, 2))
+
+    return via_nhwc
+
+
+def _ln_inputs(shape, seed=8, offset=0.0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 2 + offset).astype("float32")
+    return x
+
+
+def _ln_numpy(x, gamma, beta, axis, epsilon):
+    x = x.astype("float64")
+    mean = x.mean(axis, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis, keepdims=True)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    y = (x - mean) / np.sqrt(var + epsilon)
+    if gamma is not None:
+        y = y * gamma.reshape(shape)
+    if beta is not None:
+        y = y + beta.reshape(shape)
+    return y
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_normalization_matches_keras(data_format, affine):
+    axis = 1 if data_format == "channels_first" else -1
+    x = _ln_inputs((2, 5, 7, 6), offset=0.5)
+    if axis == 1:
+        x = np.transpose(x, (0, 3, 1, 2)).copy()
+    rng = np.random.default_rng(9)
+    gamma = (1 + 0.3 * rng.standard_normal(6)).astype("float32")
+    beta = (0.3 * rng.standard_normal(6)).astype("float32")
+    eps = 1e-6
+    if affine:
+        ref_fn, args = _ln_reference(axis, eps), (x, gamma, beta)
+
+        def ours(a, g, b):
+            return zoo_ops.layer_normalization(a, g, b, axis=axis, epsilon=eps)
+    else:
+        ref3 = _ln_reference(axis, eps)
+
+        def ref_fn(a):
+            return ref3(a, None, None)
+
+        def ours(a):
+            return zoo_ops.layer_normalization(a, axis=axis, epsilon=eps)
+
+        args = (x,)
+    ref, ref_grads = _value_and_grads(ref_fn, args)
+    out, grads = _value_and_grads(ours, args)
+    scale = float(np.max(np.abs(ref)))
+    assert out.shape == ref.shape
+    assert np.max(np.abs(out - ref)) <= LN_REL * scale
+    g_np, b_np = (gamma, beta) if affine else (None, None)
+    assert np.max(np.abs(out - _ln_numpy(x, g_np, b_np, axis, eps))) <= LN_REL * scale
+    for name, g, r in zip(["x", "gamma", "beta"], grads, ref_grads):
+        _assert_close(g, r, f"d/d{name}")
+
+
+def test_layer_normalization_matches_keras_layer(data_format):
+    # The layer itself (weights set, epsilon 1e-6 as in ConvNeXt), and an
+    # input with channels_last strides on torch (our convolutions' output).
+    axis = 1 if data_format == "channels_first" else -1
+    channels = 8
+    x = _ln_inputs((2, 4, 5, channels), seed=10, offset=-1.0)
+    layer = keras.layers.LayerNormalization(axis=-1, epsilon=1e-6)
+    layer.build(x.shape)
+    rng = np.random.default_rng(11)
+    weights = [(1 + 0.2 * rng.standard_normal(channels)).astype("float32"),
+               (0.2 * rng.standard_normal(channels)).astype("float32")]
+    layer.set_weights(weights)
+    ref = keras.ops.convert_to_numpy(layer(x))  # channels_last: Keras' layer on any backend
+    xin = np.transpose(x, (0, 3, 1, 2)).copy() if axis == 1 else x
+    tensor = keras.ops.convert_to_tensor(xin)
+    if BACKEND == "torch" and axis == 1:
+        import torch
+
+        tensor = tensor.contiguous(memory_format=torch.channels_last)
+    out = zoo_ops.layer_normalization(tensor, layer.gamma, layer.beta, axis=axis, epsilon=1e-6)
+    out = keras.ops.convert_to_numpy(out)
+    if axis == 1:
+        out = np.transpose(out, (0, 2, 3, 1))
+        if BACKEND != "torch":  # Keras' own axis=1 layer runs here
+            layer1 = keras.layers.LayerNormalization(axis=1, epsilon=1e-6)
+            layer1.build(xin.shape)
+            layer1.set_weights(weights)
+            ref1 = np.transpose(keras.ops.convert_to_numpy(layer1(xin)), (0, 2, 3, 1))
+            assert np.max(np.abs(out - ref1)) <= LN_REL * np.max(np.abs(ref1))
+    assert np.max(np.abs(out - ref)) <= LN_REL * np.max(np.abs(ref))
+
+
+def test_layer_normalization_2d():
+    # The head's LayerNormalization after global pooling.
+    x = _ln_inputs((3, 10), seed=12)
+    gamma = np.linspace(0.5, 1.5, 10).astype("float32")
+    beta = np.linspace(-1, 1, 10).astype("float32")
+    ref = keras.ops.convert_to_numpy(
+        keras.ops.layer_normalization(x, gamma, beta, axis=-1, epsilon=1e-6)
+    )
+    for axis in (-1, 1):
+        out = zoo_ops.layer_normalization(x, gamma, beta, axis=axis, epsilon=1e-6)
+        out = keras.ops.convert_to_numpy(out)
+        assert np.max(np.abs(out - ref)) <= LN_REL * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_layer_normalization_half_precision(data_format, dtype):
+    # Computed in float32 and cast back, as Keras does: the outputs agree
+    # with Keras' within one rounding of the half type (eps * max|y|).
+    axis = 1 if data_format == "channels_first" else -1
+    x = _ln_inputs((2, 4, 5, 6), seed=13)
+    if axis == 1:
+        x = np.transpose(x, (0, 3, 1, 2)).copy()
+    gamma = np.linspace(0.5, 1.5, 6).astype("float32")
+    beta = np.linspace(-0.5, 0.5, 6).astype("float32")
+    xh = keras.ops.cast(keras.ops.convert_to_tensor(x), dtype)
+    out = zoo_ops.layer_normalization(xh, gamma, beta, axis=axis, epsilon=1e-6)
+    assert keras.backend.standardize_dtype(out.dtype) == dtype
+    ref = _ln_reference(axis, 1e-6)(xh, gamma, beta)
+    out = keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
+    ref = keras.ops.convert_to_numpy(keras.ops.cast(ref, "float32"))
+    tol = {"float16": 2.0**-10, "bfloat16": 2.0**-7}[dtype] * np.max(np.abs(ref))
+    assert np.max(np.abs(out - ref)) <= tol
+
+
+def test_layer_normalization_arguments():
+    x = np.zeros((1, 3, 3, 2), "float32")
+    g = np.ones(2, "float32")
+    with pytest.raises(ValueError, match=r"`axis` must be -1 .* received 2 for a 4D input"):
+        zoo_ops.layer_normalization(x, g, g, axis=2, epsilon=1e-6)
+    with pytest.raises(ValueError, match="received 1 for a 3D input"):
+        zoo_ops.layer_normalization(x[0], g, g, axis=1, epsilon=1e-6)
+    with pytest.raises(ValueError, match="received -5"):
+        zoo_ops.layer_normalization(x, g, g, axis=-5, epsilon=1e-6)
+    with pytest.raises(TypeError, match="`axis` must be an int"):
+        zoo_ops.layer_normalization(x, g, g, axis=(3,), epsilon=1e-6)
+    with pytest.raises(ValueError, match=r"`implementation` must be one of"):
+        zoo_ops.layer_normalization(x, g, g, axis=-1, implementation="fast")
+    # axis 3 of a 4D input is the last axis.
+    out = zoo_ops.layer_normalization(x + np.arange(2, dtype="float32"), g, g, axis=3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out)[..., 0], 0.0, atol=1e-2)
+    # Only torch/CPU has a kernel of its own (F.layer_norm on the NHWC view).
+    assert zoo_ops.has_kernel("layer_normalization", keras.ops.zeros((1, 2, 2, 2))) == (
+        BACKEND == "torch"
+    )

@@ -50,7 +50,10 @@ transposes its depthwise convolution there.
 The same names select the other kernels here: :func:`conv2d` runs 1x1
 kernels as one matrix product on JAX/CPU (``"shifted"``, eagerly too) and
 on channels_last strides on torch/CPU; :func:`batch_normalization` makes
-one pass instead of three on torch/CPU; :func:`conv_batchnorm` runs
+one pass instead of three on torch/CPU; :func:`layer_normalization` is
+``F.layer_norm`` on torch/CPU, for channels_first data on the
+channels-last view (Keras 3.15.1's torch ``LayerNormalization(axis=1)``
+fails on 4D inputs); :func:`conv_batchnorm` runs
 Convolution -> BatchNormalization -> ReLU/ReLU6/hard-swish as one oneDNN
 convolution on torch/CPU without autograd (the inference path of
 :mod:`keras_zoo_plus.fusion`, gated by :func:`fused_inference_active`).
@@ -577,6 +580,102 @@ def conv_batchnorm(
     return keras.ops.clip(y, 0.0, max_value)
 
 
+def layer_normalization(
+    x, gamma=None, beta=None, *, axis=-1, epsilon=1e-3, implementation="auto"
+):
+    """Layer normalisation over one axis; the computation of
+    ``keras.layers.LayerNormalization(axis=axis, epsilon=epsilon)`` with
+    weights ``gamma`` and ``beta``: ``(x - mean) / sqrt(var + epsilon) *
+    gamma + beta``, statistics over ``axis`` (population variance),
+    computed in at least float32 and cast back to ``x``'s dtype.
+
+    On torch/CPU (``"channels_last"``, the ``"auto"`` choice there) it is
+    ``torch.nn.functional.layer_norm`` on the last axis; for ``axis=1``
+    (channels_first) on the channels-last view ``x.permute(0, 2, 3, 1)``,
+    which is free when ``x`` has channels_last strides (the output of our
+    torch convolutions), permuted back. Keras 3.15.1's own torch path
+    cannot do ``axis=1``: it hands a single axis to ``F.layer_norm``,
+    which normalises the *last* axis, so ``LayerNormalization(axis=1)``
+    fails on 4D inputs (or is silently wrong when width == channels).
+    Everywhere else, and for ``implementation="native"``, it is
+    ``keras.ops.layer_normalization`` for the last axis and Keras' own
+    generic formula (``keras.ops.moments``, folded scale and shift) for
+    ``axis=1``: on JAX and TensorFlow exactly what Keras runs (XLA and
+    grappler fuse it; hand-written ``jnp`` versions under ``jit`` won
+    nowhere by a clear margin, see ``benchmarks/README.md``, "ConvNeXt
+    ops"). Measured on torch/CPU, one thread, batch 8: 1.93 ms at
+    56x56x96 channels_first (channels_last strides) where a mean/var
+    formulation over axis 1 took 29 ms; on the last axis it matches
+    Keras' own ``F.layer_norm`` call minus Keras' conversions.
+
+    Args:
+        x: Input tensor: 4D with ``axis`` -1 (channels_last) or 1
+            (channels_first), or any rank with ``axis`` -1 (e.g. 2D, the
+            head's normalisation after pooling).
+        gamma: Optional 1D scale of length ``x.shape[axis]``.
+        beta: Optional 1D offset of length ``x.shape[axis]``.
+        axis: One int, the normalised axis (negative counts from the
+            end); ``x.ndim - 1`` is the same as -1, and 3 on 4D inputs.
+        epsilon: Added to the variance.
+        implementation: ``"auto"``, ``"native"`` or ``"channels_last"``
+            (torch only; the name is shared with the convolutions).
+
+    Returns:
+        The normalised tensor, shaped and typed as ``x``.
+
+    Raises:
+        ValueError: for an ``axis`` other than the last one or, on 4D
+            inputs, 1; for an unknown ``implementation`` or a fast path
+            requested on another backend.
+        TypeError: for an ``axis`` that is not an int.
+
+    Example:
+        >>> y = layer_normalization(x, gamma, beta, axis=1, epsilon=1e-6)
+    """
+
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise TypeError(f"`axis` must be an int; received {axis!r}.")
+    ndim = len(x.shape)
+    allowed = {ndim - 1, 1} if ndim == 4 else {ndim - 1}
+    if not -ndim <= axis < ndim or axis % ndim not in allowed:
+        raise ValueError(
+            f"`axis` must be -1 (the last axis) or, for 4D inputs, 1; received {axis!r} "
+            f"for a {ndim}D input."
+        )
+    axis = -1 if axis % ndim == ndim - 1 else 1
+    _check_implementation(implementation)
+    if implementation == "auto":
+        implementation = _select(x, None, "layer_normalization")
+    kernel_fn = _kernel("layer_normalization", implementation)
+    if kernel_fn is not None:
+        y = kernel_fn(
+            x, gamma, beta, axis=axis, epsilon=epsilon, implementation=implementation
+        )
+        if y is not NotImplemented:
+            return y
+    if axis == -1:
+        return keras.ops.layer_normalization(x, gamma, beta, axis=-1, epsilon=epsilon)
+    return _layer_normalization_generic(x, gamma, beta, axis, epsilon)
+
+
+def _layer_normalization_generic(x, gamma, beta, axis, epsilon):
+    """Keras 3.15.1's ``_layer_normalization`` (its non-torch branch) in
+    ``keras.ops``: on JAX and TensorFlow the very ops Keras runs."""
+    x = keras.ops.convert_to_tensor(x)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    x = keras.ops.cast(x, keras.backend.result_type(dtype, "float32"))
+    shape = [1] * len(x.shape)
+    shape[axis] = x.shape[axis]
+    mean, variance = keras.ops.moments(x, axes=[axis], keepdims=True)
+    inv = keras.ops.rsqrt(variance + epsilon)
+    if gamma is not None:
+        inv = inv * keras.ops.reshape(keras.ops.cast(gamma, x.dtype), shape)
+    res = -mean * inv
+    if beta is not None:
+        res = res + keras.ops.reshape(keras.ops.cast(beta, x.dtype), shape)
+    return keras.ops.cast(x * inv + res, dtype)
+
+
 def __getattr__(name):
     """Any other ``keras.ops`` function by name, running the backend
     module's hook of that name when it has one (module docstring), with an
@@ -611,6 +710,7 @@ __all__ = [
     "fused_inference_active",
     "fused_inference_supported",
     "has_kernel",
+    "layer_normalization",
     "same_padding",
     "select_implementation",
     "separable_conv2d",
