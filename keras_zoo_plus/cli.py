@@ -94,7 +94,9 @@ def _cmd_info(args):
     if not files:
         print("weights:       no official weight file")
     for kind, wf in files.items():
-        print(f"weights {kind:5s}: {wf.fname} (md5 {wf.md5 or 'unpublished'})")
+        hash_text = (f"{wf.hash_algorithm} {wf.file_hash}" if wf.file_hash
+                     else "no published hash")
+        print(f"weights {kind:5s}: {wf.fname} ({hash_text})")
     variants = {wf.variant for wf in info.weights} - {()}
     if len(variants) > 1:
         args_text = ", ".join(k for k, _ in next(iter(variants)))

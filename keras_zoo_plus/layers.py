@@ -62,12 +62,29 @@ def add_bias(outputs, bias, data_format, rank=2):
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Conv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` with a bias that is correct in channels_first
-    on every backend (see the module docstring)."""
+    on every backend (see the module docstring).
+
+    A grouped convolution with one input channel per group and one filter
+    per group (``groups == filters ==`` input channels: ConvNeXt's 7x7
+    "depthwise" Conv2D, kernel ``(kh, kw, 1, C)``) is the depthwise
+    convolution of the same kernel reshaped to ``(kh, kw, C, 1)``, and runs
+    as :func:`keras_zoo_plus.ops.depthwise_conv2d`: XLA's grouped
+    convolution took 152 ms where the depthwise op took 10 (JAX, batch 8,
+    56x56x96, 7x7), TensorFlow's 437 against 5 (benchmarks/README.md,
+    "ConvNeXt ops"). Weights and config are Keras'.
+    """
+
+    def _is_depthwise(self):
+        return self.groups > 1 and self.groups == self.filters and self.kernel.shape[2] == 1
 
     def call(self, inputs):
-        outputs = zoo_ops.conv2d(
+        op, kernel = zoo_ops.conv2d, self.kernel
+        if self._is_depthwise():
+            kh, kw = self.kernel_size
+            op, kernel = zoo_ops.depthwise_conv2d, ops.reshape(kernel, (kh, kw, self.filters, 1))
+        outputs = op(
             inputs,
-            self.kernel,
+            kernel,
             strides=self.strides,
             padding=self.padding,
             data_format=self.data_format,
@@ -266,30 +283,38 @@ class ScaledResidual(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class LayerScale(keras.layers.Layer):
-    """``x * gamma``, one learned scale per channel of the last axis
-    (ConvNeXt's layer scale, https://arxiv.org/abs/2103.17239).
+    """``x * gamma``, one learned scale per channel (ConvNeXt's layer
+    scale, https://arxiv.org/abs/2103.17239).
 
     The layer tf.keras' ConvNeXt files name ``LayerScale``: same config
     (``init_values``, ``projection_dim``), same weight (``gamma`` of shape
     ``(projection_dim,)``, initialised to ``init_values``), same function.
+    ``axis`` (not in tf.keras' config, which means the last axis) puts the
+    channels elsewhere: ``axis=1`` for channels_first feature maps.
 
     Args:
         init_values: the initial value of every scale.
-        projection_dim: the number of channels (size of the last axis).
+        projection_dim: the number of channels (size of ``axis``).
+        axis: the channel axis, ``-1`` (default) or ``1``.
         **kwargs: ``keras.layers.Layer`` arguments (``name``, ...).
 
     Raises:
         TypeError: if ``init_values`` is not a real number or
             ``projection_dim`` is not an integer.
-        ValueError: if ``projection_dim`` is not positive.
+        ValueError: if ``projection_dim`` is not positive or ``axis`` is
+            neither -1 nor 1.
 
     Example:
         >>> layer = LayerScale(1e-6, 96, name="stage_0_block_0_layer_scale")
         >>> y = layer(x)  # x: (..., 96)
     """
 
-    def __init__(self, init_values, projection_dim, **kwargs):
+    def __init__(self, init_values, projection_dim, axis=-1, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(axis, bool) or axis not in (-1, 1):
+            raise ValueError(
+                f"`axis` must be -1 (channels last) or 1 (channels first). Received: axis={axis!r}"
+            )
         if isinstance(init_values, bool) or not isinstance(init_values, (int, float)):
             raise TypeError(
                 f"`init_values` must be a float. Received: init_values={init_values!r}"
@@ -306,6 +331,7 @@ class LayerScale(keras.layers.Layer):
             )
         self.init_values = float(init_values)
         self.projection_dim = projection_dim
+        self.axis = axis
 
     def build(self, input_shape):
         self.gamma = self.add_weight(
@@ -316,7 +342,10 @@ class LayerScale(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        return ops.multiply(inputs, self.gamma)
+        gamma = ops.cast(self.gamma, inputs.dtype)
+        if self.axis == 1 and len(inputs.shape) > 2:
+            gamma = ops.reshape(gamma, (-1,) + (1,) * (len(inputs.shape) - 2))
+        return ops.multiply(inputs, gamma)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -324,6 +353,8 @@ class LayerScale(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(init_values=self.init_values, projection_dim=self.projection_dim)
+        if self.axis != -1:  # tf.keras' config (no axis) stays as it was
+            config["axis"] = self.axis
         return config
 
 
@@ -384,6 +415,103 @@ class StochasticDepth(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(drop_path_rate=self.drop_path_rate, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LayerNormalization(keras.layers.LayerNormalization):
+    """``keras.layers.LayerNormalization`` computed by
+    :func:`keras_zoo_plus.ops.layer_normalization` when it normalises over
+    one axis (ConvNeXt's channel axis): the fastest formulation measured
+    for the backend, and correct for ``axis=1`` on torch, where Keras
+    3.15.1 hands any single axis to ``torch.nn.functional.layer_norm``,
+    which normalises the *last* axis (a channels_first map of shape
+    ``(2, 96, 16, 20)`` raised "expected input with shape [*, 96]").
+    Several axes and ``rms_scaling`` are Keras' own path. Weights, config
+    and the function computed are Keras'.
+
+    Example:
+        >>> layer = LayerNormalization(axis=1, epsilon=1e-6, name="stem_layernorm")
+    """
+
+    def call(self, inputs):
+        axes = [self.axis] if isinstance(self.axis, int) else list(self.axis)
+        if len(axes) != 1 or self.rms_scaling:
+            return super().call(inputs)
+        outputs = zoo_ops.layer_normalization(
+            inputs, self.gamma if self.scale else None, self.beta if self.center else None,
+            axis=axes[0], epsilon=self.epsilon,
+        )
+        return ops.cast(outputs, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelDense(keras.layers.Dense):
+    """``keras.layers.Dense`` over the channel axis of a feature map: the
+    last axis in ``channels_last`` (where it is Keras' Dense), axis 1 in
+    ``channels_first``. ConvNeXt's pointwise convolutions are Dense layers
+    on channels-last maps; this keeps their weights (``kernel`` of shape
+    ``(in_channels, units)``, ``bias``) and names for both data formats, so
+    the official files load into either.
+
+    Args:
+        units: output channels.
+        data_format: ``"channels_last"`` or ``"channels_first"`` (resolved
+            by the caller; None means the global default).
+        **kwargs: ``keras.layers.Dense`` arguments.
+
+    Raises:
+        ValueError: for another ``data_format``, or a channels_first input
+            of rank other than 4.
+
+    Example:
+        >>> y = ChannelDense(384, data_format="channels_first", name="pw")(x)  # x: (B, 96, H, W)
+    """
+
+    def __init__(self, units, data_format=None, **kwargs):
+        super().__init__(units, **kwargs)
+        data_format = data_format or keras.config.image_data_format()
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(
+                '`data_format` must be "channels_last" or "channels_first". '
+                f"Received: data_format={data_format!r}"
+            )
+        self.data_format = data_format
+
+    def _first(self, shape):
+        return self.data_format == "channels_first" and len(shape) != 2
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if not self._first(input_shape):
+            return super().build(input_shape)
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} with channels_first takes 4D inputs "
+                f"(batch, channels, rows, cols). Received: input_shape={input_shape}"
+            )
+        super().build((input_shape[0], input_shape[2], input_shape[3], input_shape[1]))
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={1: input_shape[1]})
+
+    def call(self, inputs, training=None):
+        if not self._first(inputs.shape):
+            return super().call(inputs, training=training)
+        outputs = ops.einsum("bchw,cd->bdhw", inputs, ops.cast(self.kernel, inputs.dtype))
+        if self.use_bias:
+            outputs = add_bias(outputs, ops.cast(self.bias, outputs.dtype), self.data_format)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if not self._first(input_shape):
+            return super().compute_output_shape(input_shape)
+        return (input_shape[0], self.units) + input_shape[2:]
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
         return config
 
 
@@ -734,6 +862,7 @@ def custom_objects():
         "CustomScaleLayer": ScaledResidual,
         "LayerScale": LayerScale,
         "StochasticDepth": StochasticDepth,
+        "ChannelDense": ChannelDense,
         "TFOpLambda": TFOpLambda,
         "Functional": Keras2Functional,
     }

@@ -1,11 +1,13 @@
 """Official weight files, their download and cache, and weight loading.
 
 * The official Keras weight files (file name, path under the base URL,
-  md5) are listed in the model table (:mod:`keras_zoo_plus.model_table`),
-  in each model's entry.
+  hash: md5, or sha256 where keras.applications publishes one) are listed
+  in the model table (:mod:`keras_zoo_plus.model_table`), in each model's
+  entry.
 * :func:`fetch_file` downloads through ``keras.utils.get_file`` with the
-  md5 verified, into a private temporary folder first, and moves the file
-  into the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``)
+  hash verified (the algorithm follows from its length, as in Keras:
+  :func:`hash_algorithm`), into a private temporary folder first, and
+  moves the file into the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``)
   only once it is complete and verified, so the cache never holds a
   partial or wrong file.
 * :func:`load_weights` applies ``weights=`` of a constructor: ``None``,
@@ -60,6 +62,8 @@ __all__ = [
     "base_url",
     "fetch_file",
     "fetch_official",
+    "file_digest",
+    "hash_algorithm",
     "load_weights",
     "official_weight_files",
 ]
@@ -103,7 +107,7 @@ def timeout():
 _DOWNLOAD_LOCK = threading.Lock()
 
 
-def _get_file_with_timeout(fname, url, md5, folder, seconds):
+def _get_file_with_timeout(fname, url, file_hash, folder, seconds):
     """``keras.utils.get_file`` into ``folder`` with a network timeout.
 
     ``get_file`` (``urllib.request.urlretrieve``) has no timeout argument
@@ -117,13 +121,14 @@ def _get_file_with_timeout(fname, url, md5, folder, seconds):
         socket.setdefaulttimeout(seconds)
         try:
             return keras.utils.get_file(
-                fname, url, cache_dir=folder, cache_subdir="", file_hash=md5
+                fname, url, cache_dir=folder, cache_subdir="", file_hash=file_hash,
+                hash_algorithm=hash_algorithm(file_hash) if file_hash else "auto",
             )
         finally:
             socket.setdefaulttimeout(previous)
 
 
-def _failure_reason(exc, md5, seconds):
+def _failure_reason(exc, file_hash, seconds):
     """A short, human reason for a failed download.
 
     ``get_file`` re-raises urllib errors as a bare ``Exception``; the
@@ -147,8 +152,8 @@ def _failure_reason(exc, md5, seconds):
         ) or "timed out" in str(err).lower():
             return f"the server sent nothing for {seconds:g} s ({TIMEOUT_ENV} sets the timeout)"
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "corrupted" in detail or "hash does not match" in detail:
-        return f"its md5 does not match the expected {md5}"
+    if file_hash and ("corrupted" in detail or "hash does not match" in detail):
+        return f"its {hash_algorithm(file_hash)} does not match the expected {file_hash}"
     for err in chain:
         if isinstance(err, urllib.error.URLError):
             return f"the server cannot be reached ({err.reason})"
@@ -170,16 +175,45 @@ def cache_dir():
     raise ValueError(f"No writable cache folder: tried {base} and the temporary folder.")
 
 
-def md5sum(path, chunk=1 << 20):
-    h = hashlib.md5()
+def hash_algorithm(file_hash):
+    """The algorithm of a published file hash, by Keras' rule
+    (``keras.utils.get_file``): 64 hex digits are a sha256, 32 an md5.
+
+    Raises:
+        ValueError: for anything else, naming the value.
+
+    Example:
+        >>> hash_algorithm("c2c37ea517e94d9795004a39431a14cb")
+        'md5'
+    """
+    return WeightFile.algorithm_of(file_hash)
+
+
+def file_digest(path, algorithm, chunk=1 << 20):
+    """The hex digest of the file at ``path`` (``algorithm``: ``"md5"`` or
+    ``"sha256"``)."""
+    if algorithm not in ("md5", "sha256"):
+        raise ValueError(f"`algorithm` must be 'md5' or 'sha256'. Received: algorithm={algorithm!r}")
+    h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
 
 
-def _place_hint(fname, url, md5, target):
-    hash_text = f"md5 {md5}" if md5 else "no published hash"
+def md5sum(path, chunk=1 << 20):
+    """The md5 hex digest of the file at ``path``."""
+    return file_digest(path, "md5", chunk)
+
+
+def _matches(path, file_hash):
+    """Whether the file at ``path`` has the digest ``file_hash`` (in the
+    algorithm its length says)."""
+    return file_digest(path, hash_algorithm(file_hash)) == file_hash.lower()
+
+
+def _place_hint(fname, url, file_hash, target):
+    hash_text = f"{hash_algorithm(file_hash)} {file_hash}" if file_hash else "no published hash"
     return (
         f"Download {url} ({hash_text}) by other means and place it at {target}, "
         f"or set {BASE_URL_ENV} to a mirror holding the official files."
@@ -206,14 +240,14 @@ def _remove_abandoned_parts(folder, fname):
                 pass
 
 
-def fetch_file(fname, url, md5, *, what="weights file"):
+def fetch_file(fname, url, file_hash, *, what="weights file"):
     """Return the cached path of ``fname``, downloading ``url`` if needed.
 
     The download goes through ``keras.utils.get_file`` with ``file_hash``
     into a private temporary folder inside the cache folder, with the
     ``KERAS_ZOO_PLUS_TIMEOUT`` network timeout, and is moved into place
     with an atomic ``os.replace`` only when complete and verified. A cached
-    file whose md5 does not match is not trusted: it is downloaded again
+    file whose hash does not match is not trusted: it is downloaded again
     (or, offline, reported). Several processes may fetch the same file at
     once: each downloads to its own folder and the last rename wins with
     an identical, verified file.
@@ -221,50 +255,57 @@ def fetch_file(fname, url, md5, *, what="weights file"):
     Args:
         fname: file name in the cache.
         url: where to download it from.
-        md5: expected md5 hex digest, or None to skip verification.
+        file_hash: expected hex digest, an md5 (32 hex digits) or a sha256
+            (64), as keras.applications publishes it; None to skip
+            verification.
         what: how error messages call the file.
 
     Returns:
         The path of the verified file in the cache.
 
     Raises:
-        ValueError: offline with no valid cached file, or when the download
+        ValueError: for a ``file_hash`` that is neither an md5 nor a
+            sha256; offline with no valid cached file, or when the download
             fails (HTTP error, unreachable host, connection dropped,
             timeout) or the hash does not match; the message gives the URL,
-            the expected hash and the exact cache path to place the file at.
+            the algorithm and expected hash and the exact cache path to
+            place the file at.
 
     Example:
         >>> wf = model_table.get("vgg16").weight_file(include_top=False)
-        >>> path = fetch_file(wf.fname, wf.url, wf.md5)  # doctest: +SKIP
+        >>> path = fetch_file(wf.fname, wf.url, wf.file_hash)  # doctest: +SKIP
     """
+    algorithm = None if file_hash is None else hash_algorithm(file_hash)
     folder = cache_dir()
     target = os.path.join(folder, fname)
-    if os.path.exists(target) and (md5 is None or md5sum(target) == md5):
+    if os.path.exists(target) and (file_hash is None or _matches(target, file_hash)):
         return target
     stale = os.path.exists(target)
     if offline():
-        state = "holds a file whose md5 does not match" if stale else "is missing"
+        state = f"holds a file whose {algorithm} does not match" if stale else "is missing"
         raise ValueError(
             f"The {what} {fname} {state} in the cache and "
             f"{OFFLINE_ENV} is set, so it is not downloaded. "
-            + _place_hint(fname, url, md5, target)
+            + _place_hint(fname, url, file_hash, target)
         )
     seconds = timeout()
     _remove_abandoned_parts(folder, fname)
     tmp = tempfile.mkdtemp(prefix=f".{fname}.", suffix=".part", dir=folder)
     try:
         try:
-            got = _get_file_with_timeout(fname, url, md5, tmp, seconds)
+            got = _get_file_with_timeout(
+                fname, url, None if file_hash is None else file_hash.lower(), tmp, seconds
+            )
             # Belt and braces: get_file verifies too, but the file must
             # never reach the cache unverified.
-            if md5 is not None and md5sum(got) != md5:
+            if file_hash is not None and not _matches(got, file_hash):
                 raise ValueError("file hash does not match")
         except Exception as exc:  # get_file raises bare Exception on URL errors
-            reason = _failure_reason(exc, md5, seconds)
+            reason = _failure_reason(exc, file_hash, seconds)
             raise ValueError(
                 f"Could not get the {what} {fname} from {url}: {reason}. "
                 "Nothing was written to the cache. "
-                + _place_hint(fname, url, md5, target)
+                + _place_hint(fname, url, file_hash, target)
             ) from None
         os.replace(got, target)
     finally:
@@ -274,7 +315,7 @@ def fetch_file(fname, url, md5, *, what="weights file"):
 
 def fetch_official(wf):
     """Download (or find in the cache) the official :class:`WeightFile` ``wf``."""
-    return fetch_file(wf.fname, wf.url, wf.md5, what="weights file")
+    return fetch_file(wf.fname, wf.url, wf.file_hash, what="weights file")
 
 
 # --------------------------------------------------------------------------

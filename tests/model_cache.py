@@ -76,9 +76,16 @@ _outputs = {}  # at most one entry: (build case, data_format, compiled) -> [outp
 
 
 #: No-top cases built on their own although a top case of the same
-#: arguments exists (a family whose no-top graph is not a prefix of its top
-#: graph would go here; check_prefix says so). Empty today.
-UNPAIRED = frozenset()
+#: arguments exists: families whose no-top graph is not a prefix of their
+#: top graph (check_prefix says so). ConvNeXt's no-top model ends with a
+#: LayerNormalization of the feature map that its top model does not have
+#: (the head normalises after pooling).
+UNPAIRED_FAMILIES = frozenset({"convnext"})
+UNPAIRED = frozenset(
+    name for name, c in CASES.items()
+    if not c.kwargs.get("include_top", True)
+    and model_table.get(c.model).family in UNPAIRED_FAMILIES
+)
 
 
 def _same_but_top(c):

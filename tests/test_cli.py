@@ -118,6 +118,41 @@ def test_light_commands_import_no_keras_and_no_backend(argv):
     assert proc.stdout.strip()
 
 
+def test_info_prints_hash_with_its_algorithm():
+    """md5 files print as before; files without a published hash say so."""
+    proc = run_cli("info", "ResNet50")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert ("weights top  : resnet50_weights_tf_dim_ordering_tf_kernels.h5 "
+            "(md5 2cb95161c43110f7111970584f804107)") in lines
+    assert ("weights notop: resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 "
+            "(md5 4d473c1dd8becc155b73f8504c6f6626)") in lines
+    proc = run_cli("info", "mobilenet_v2")
+    assert proc.returncode == 0, proc.stderr
+    assert ("weights top  : mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5 "
+            "(no published hash)") in proc.stdout.splitlines()
+
+
+def test_info_prints_sha256_files(monkeypatch, capsys):
+    """A file whose published hash is a sha256 (ConvNeXt's, in
+    keras.applications) is printed with that algorithm."""
+    import dataclasses
+
+    from keras_zoo_plus import cli, model_table
+
+    sha = "8ae6e78ce2933352b1ef4008e6dd2f17bc40771563877d156bc6426c7cf503ff"
+    entry = model_table.get("resnet50")
+    top = entry.weight_file(include_top=True)
+    weights = tuple(dataclasses.replace(wf, file_hash=sha) if wf is top else wf
+                    for wf in entry.weights)
+    monkeypatch.setitem(model_table._load(), "resnet50", dataclasses.replace(entry, weights=weights))
+    assert cli.main(["info", "resnet50"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"weights top  : {top.fname} (sha256 {sha})" in lines
+    assert ("weights notop: resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 "
+            "(md5 4d473c1dd8becc155b73f8504c6f6626)") in lines
+
+
 def test_info_lists_feature_levels_and_weight_variants():
     proc = run_cli("info", "mobilenet")
     assert proc.returncode == 0, proc.stderr

@@ -63,6 +63,8 @@ SIZES = {
     "inception_resnet_v2": lambda n: _chain(_valid3(n) - 2, lambda m: _valid3(m) - 2, _valid3, _valid3, _valid3),
     # 3x3/2 "valid" stem conv; reduction cells pad as correct_pad (round up).
     "nasnet": lambda n: _chain(_valid3(n), _up, _up, _up, _up),
+    # 4x4/4 "valid" stem (no stride-2 level: P2 first), 2x2/2 "valid" downsampling.
+    "convnext": lambda n: _chain(n // 4, _down, _down, _down),
 }
 
 
@@ -80,7 +82,9 @@ def _check_levels(entry, model, rows, cols, data_format):
     assert features.inputs[0] is model.inputs[0]
     shapes = {name: tuple(t.shape) for name, t in features.output.items()}
     assert shapes == _expected(entry, rows, cols, data_format)
-    for n, level in enumerate(entry.feature_levels, 1):
+    # Consecutive levels up to P5 (ConvNeXt's stride-4 stem starts at P2).
+    first = 6 - len(entry.feature_levels)
+    for n, level in enumerate(entry.feature_levels, first):
         assert (level.name, level.stride) == (f"P{n}", 2**n)
         assert features.output[level.name] is model.get_layer(level.layer).output
 
@@ -275,7 +279,8 @@ def test_readme_levels_table_is_the_model_table():
     readme = {}
     for row in rows:
         name, size, *levels = [c.strip() for c in row.strip("|").split("|")]
-        readme[name] = (int(size), [cell.fullmatch(c).groups() for c in levels])
+        # A stride the network skips (ConvNeXt's P1) is a dash.
+        readme[name] = (int(size), [cell.fullmatch(c).groups() for c in levels if c != "-"])
     # Sizes at the default input: the padding rules of SIZES above.
     assert readme == {
         e.name: (e.default_size, [

@@ -35,10 +35,16 @@ def built(request):
     keras.backend.clear_session()
 
 
+#: Families whose stem has stride 4 (a 4x4/4 patchify convolution).
+STRIDE_4_STEMS = frozenset({"convnext"})
+
+
 def test_parameter_count_feature_levels_and_stages(built):
     entry, model = built
     assert model.count_params() == entry.params
-    assert [lv.name for lv in entry.feature_levels] == ["P1", "P2", "P3", "P4", "P5"]
+    # Every stride from 2 to 32, but 2 where the stem has stride 4 (ConvNeXt).
+    first = 2 if entry.family in STRIDE_4_STEMS else 1
+    assert [lv.name for lv in entry.feature_levels] == [f"P{n}" for n in range(first, 6)]
     size = entry.default_size
     for level in entry.feature_levels:
         assert level.stride == 2 ** int(level.name[1:])
@@ -69,11 +75,22 @@ def test_config_round_trips_through_json(built):
     assert [tuple(w.shape) for w in rebuilt.weights] == [tuple(w.shape) for w in model.weights]
 
 
+#: Keyword arguments after ``data_format`` beyond keras.applications'
+#: signature, with their defaults: ConvNeXt's stochastic depth and layer
+#: scale (the arguments of Keras' private ConvNeXt builder, whose public
+#: constructors fix them at these values).
+EXTRA_ARGUMENTS = {
+    "convnext": {"drop_path_rate": 0.0, "layer_scale_init_value": 1e-6},
+}
+
+
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_signature_is_keras_applications_plus_data_format(entry):
     ours = inspect.signature(entry.constructor).parameters
     theirs = inspect.signature(getattr(keras.applications, entry.constructor_name)).parameters
-    assert list(ours) == [*theirs, "data_format"]
+    extra = EXTRA_ARGUMENTS.get(entry.family, {})
+    assert list(ours) == [*theirs, "data_format", *extra]
+    assert {name: ours[name].default for name in extra} == extra
     for name, param in theirs.items():
         if name == "name" and entry.name == "mobilenet":
             continue  # ours documents None -> "mobilenet_{alpha}_{rows}" explicitly
@@ -100,6 +117,7 @@ def test_table_facts(entry):
     for wf in files:
         assert wf.url == model_table.base_url() + wf.path
         assert wf.path.endswith("/" + wf.fname)
-        assert wf.md5 is None or re.fullmatch(r"[0-9a-f]{32}", wf.md5)
+        assert wf.file_hash is None or re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{64}", wf.file_hash)
+        assert wf.md5 == (wf.file_hash if wf.hash_algorithm == "md5" else None)
         assert entry.weight_file(wf.include_top, **dict(wf.variant)) is wf
     assert len({wf.fname for wf in files}) == len(files)

@@ -35,6 +35,8 @@ def test_model_info_by_registry_or_constructor_name():
     assert info.default_size == 224 and info.min_size == 32
     assert info.preprocess == "caffe"
     assert info.weight_files()["top"].md5 == "2cb95161c43110f7111970584f804107"
+    assert info.weight_files()["top"].file_hash == "2cb95161c43110f7111970584f804107"
+    assert info.weight_files()["top"].hash_algorithm == "md5"
     assert info.weight_files()["notop"].fname == "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 

@@ -108,7 +108,7 @@ def test_fault_gives_clear_error_clean_cache_and_retry_succeeds(fault, served, m
 
 def test_wrong_hash_in_table_never_reaches_cache(served, monkeypatch):
     wrong = "0" * 32
-    official = dataclasses.replace(served["official"], md5=wrong)
+    official = dataclasses.replace(served["official"], file_hash=wrong)
     with pytest.raises(ValueError, match=f"md5 does not match the expected {wrong}"):
         load(served["model"], official)
     assert cache_listing(served["cache"]) == []
@@ -269,7 +269,7 @@ def test_end_to_end_vgg16_imagenet_through_mirror(keras_home, http_server, tmp_p
     import hashlib
 
     # The table entry with only the md5 replaced (undone after the test).
-    served_wf = dataclasses.replace(official, md5=hashlib.md5(data).hexdigest())
+    served_wf = dataclasses.replace(official, file_hash=hashlib.md5(data).hexdigest())
     served_entry = dataclasses.replace(
         entry, weights=tuple(served_wf if wf == official else wf for wf in entry.weights))
     monkeypatch.setitem(model_table._load(), "vgg16", served_entry)
@@ -282,6 +282,178 @@ def test_end_to_end_vgg16_imagenet_through_mirror(keras_home, http_server, tmp_p
     for a, b in zip(got, flat):
         np.testing.assert_array_equal(a, b)
     assert cache_listing(keras_home / "models") == [official.fname]
+
+
+# --------------------------------------------------------------------------
+# sha256 files (keras.applications publishes sha256 for some, e.g. ConvNeXt)
+
+
+def _hint(url, hash_text, target):
+    return (f"Download {url} ({hash_text}) by other means and place it at {target}, "
+            f"or set {weights.BASE_URL_ENV} to a mirror holding the official files.")
+
+
+@pytest.fixture
+def served_sha256(served):
+    """``served`` with a table entry giving the file's sha256 instead of its md5."""
+    import hashlib
+
+    sha = hashlib.sha256(pathlib.Path(served["src"]).read_bytes()).hexdigest()
+    return dict(served, sha256=sha, official=weights.WeightFile(FNAME, REL, sha, False))
+
+
+def test_sha256_file_downloaded_verified_and_cached(served_sha256):
+    s = served_sha256
+    official = s["official"]
+    assert (official.hash_algorithm, official.md5, official.file_hash) == ("sha256", None, s["sha256"])
+    load(s["model"], official)
+    assert_weights(s["model"], s["arrays"])
+    assert cache_listing(s["cache"]) == [FNAME]
+    assert weights.file_digest(s["target"], "sha256") == s["sha256"]
+    assert s["server"].count(REL) == 1
+    # The cached file is verified by its sha256 and reused, without the network.
+    other = tiny_models.tiny(include_top=False)
+    load(other, official)
+    assert_weights(other, s["arrays"])
+    assert weights.fetch_file(FNAME, s["url"], s["sha256"]) == s["target"]
+    assert s["server"].count(REL) == 1
+
+
+def test_sha256_corrupted_cached_file_is_downloaded_again(served_sha256):
+    s = served_sha256
+    os.makedirs(s["cache"], exist_ok=True)
+    good = pathlib.Path(s["src"]).read_bytes()
+    # Same length, one byte flipped: only the hash tells it apart.
+    pathlib.Path(s["target"]).write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))
+    load(s["model"], s["official"])
+    assert_weights(s["model"], s["arrays"])
+    assert weights.file_digest(s["target"], "sha256") == s["sha256"]
+    assert cache_listing(s["cache"]) == [FNAME]
+    assert s["server"].count(REL) == 1
+
+
+def test_sha256_wrong_bytes_from_server_name_sha256_and_leave_cache_empty(served_sha256):
+    s = served_sha256
+    s["server"].fault(REL, "corrupt")
+    before = tiny_models.weights_of(s["model"])
+    with pytest.raises(ValueError) as info:
+        load(s["model"], s["official"])
+    assert str(info.value) == (
+        f"Could not get the weights file {FNAME} from {s['url']}: its sha256 does not match "
+        f"the expected {s['sha256']}. Nothing was written to the cache. "
+        + _hint(s["url"], f"sha256 {s['sha256']}", s["target"])
+    )
+    assert cache_listing(s["cache"]) == []
+    assert_weights(s["model"], before)
+
+
+def test_sha256_wrong_hash_in_table_never_reaches_cache(served_sha256):
+    s = served_sha256
+    wrong = "f" * 64
+    with pytest.raises(ValueError) as info:
+        weights.fetch_file(FNAME, s["url"], wrong)
+    assert str(info.value) == (
+        f"Could not get the weights file {FNAME} from {s['url']}: its sha256 does not match "
+        f"the expected {wrong}. Nothing was written to the cache. "
+        + _hint(s["url"], f"sha256 {wrong}", s["target"])
+    )
+    assert cache_listing(s["cache"]) == []
+
+
+def test_sha256_offline_messages(served_sha256, monkeypatch):
+    s = served_sha256
+    monkeypatch.setenv(weights.OFFLINE_ENV, "1")
+    with pytest.raises(ValueError) as info:
+        load(s["model"], s["official"])
+    assert str(info.value) == (
+        f"The weights file {FNAME} is missing in the cache and KERAS_ZOO_PLUS_OFFLINE is set, "
+        "so it is not downloaded. " + _hint(s["url"], f"sha256 {s['sha256']}", s["target"])
+    )
+    # A wrong file placed by hand is reported, the algorithm named.
+    pathlib.Path(s["target"]).write_bytes(b"not the file")
+    with pytest.raises(ValueError) as info:
+        load(s["model"], s["official"])
+    assert str(info.value) == (
+        f"The weights file {FNAME} holds a file whose sha256 does not match in the cache and "
+        "KERAS_ZOO_PLUS_OFFLINE is set, so it is not downloaded. "
+        + _hint(s["url"], f"sha256 {s['sha256']}", s["target"])
+    )
+    assert s["server"].requests == []
+
+
+def test_md5_messages_unchanged(served, monkeypatch):
+    """md5 files keep their messages word for word."""
+    monkeypatch.setenv(weights.OFFLINE_ENV, "1")
+    os.makedirs(served["cache"], exist_ok=True)
+    pathlib.Path(served["target"]).write_bytes(b"not the file")
+    with pytest.raises(ValueError) as info:
+        load(served["model"], served["official"])
+    assert str(info.value) == (
+        f"The weights file {FNAME} holds a file whose md5 does not match in the cache and "
+        "KERAS_ZOO_PLUS_OFFLINE is set, so it is not downloaded. "
+        + _hint(served["url"], f"md5 {served['md5']}", served["target"])
+    )
+
+
+def test_hash_algorithm_follows_keras_rule():
+    assert weights.hash_algorithm("8ae6e78ce2933352b1ef4008e6dd2f17bc40771563877d156bc6426c7cf503ff") == "sha256"
+    assert weights.hash_algorithm("c2c37ea517e94d9795004a39431a14cb") == "md5"
+    assert weights.hash_algorithm("C2C37EA517E94D9795004A39431A14CB") == "md5"
+
+
+BAD_HASHES = [None, "", "abc", "0" * 40, "0" * 63, "0" * 65, "g" * 32, "z" * 64, 12345]
+
+
+@pytest.mark.parametrize("value", BAD_HASHES, ids=repr)
+def test_hash_algorithm_rejects_other_values(value):
+    expected = ("A file hash must be an md5 (32 hex digits) or a sha256 (64 hex digits). "
+                f"Received: file_hash={value!r}")
+    with pytest.raises(ValueError) as info:
+        weights.hash_algorithm(value)
+    assert str(info.value) == expected
+    if value is not None:
+        with pytest.raises(ValueError) as info:
+            weights.WeightFile("x.h5", "x/x.h5", value)
+        assert str(info.value) == expected
+
+
+def test_fetch_file_rejects_bad_hash_before_network(served):
+    with pytest.raises(ValueError) as info:
+        weights.fetch_file(FNAME, served["url"], "0" * 40)
+    assert str(info.value) == ("A file hash must be an md5 (32 hex digits) or a sha256 "
+                               f"(64 hex digits). Received: file_hash={'0' * 40!r}")
+    assert served["server"].requests == []
+    assert cache_listing(served["cache"]) == []
+
+
+def test_weight_file_hash_properties():
+    sha, md5 = "8ae6e78ce2933352b1ef4008e6dd2f17bc40771563877d156bc6426c7cf503ff", "a" * 32
+    wf = weights.WeightFile("convnext_tiny.h5", "convnext/convnext_tiny.h5", sha)
+    assert (wf.file_hash, wf.hash_algorithm, wf.md5) == (sha, "sha256", None)
+    wf = weights.WeightFile("f.h5", "d/f.h5", md5)
+    assert (wf.file_hash, wf.hash_algorithm, wf.md5) == (md5, "md5", md5)
+    wf = weights.WeightFile("f.h5", "d/f.h5", None)
+    assert (wf.file_hash, wf.hash_algorithm, wf.md5) == (None, None, None)
+    with pytest.raises(AttributeError):
+        wf.md5 = md5
+    files = model_table.official_files("convnext", ("convnext_tiny.h5", sha),
+                                       ("convnext_tiny_notop.h5", md5))
+    assert [(f.fname, f.hash_algorithm, f.include_top) for f in files] == [
+        ("convnext_tiny.h5", "sha256", True), ("convnext_tiny_notop.h5", "md5", False)]
+
+
+def test_file_digest(tmp_path):
+    import hashlib
+
+    path = tmp_path / "blob"
+    data = bytes(range(256)) * 5000  # larger than one read chunk
+    path.write_bytes(data)
+    assert weights.file_digest(path, "sha256") == hashlib.sha256(data).hexdigest()
+    assert weights.file_digest(path, "md5") == hashlib.md5(data).hexdigest()
+    assert weights.md5sum(path) == hashlib.md5(data).hexdigest()
+    with pytest.raises(ValueError) as info:
+        weights.file_digest(path, "sha1")
+    assert str(info.value) == "`algorithm` must be 'md5' or 'sha256'. Received: algorithm='sha1'"
 
 
 # --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 One module per family (``model_table/resnet.py``, ...) defines its
 :class:`ModelInfo` entries: constructor, sizes, preprocessing mode, the
-official weight files (URL path and md5, per ``include_top`` and per
+official weight files (URL path and md5 or sha256, per ``include_top`` and per
 variant argument), feature levels, freeze stages and the published
 figures. The registry, weight loading, freeze, ``check``, ``bench``,
 ``table``, the docs and the tests read these entries; nothing here is
@@ -41,6 +41,7 @@ FAMILY_MODULES = (
     "mobilenet_v3",
     "densenet",
     "nasnet",
+    "convnext",
 )
 
 #: ``preprocess_input`` modes (``"none"``: the graph preprocesses itself).
@@ -64,18 +65,56 @@ class WeightFile:
     Attributes:
         fname: file name in the cache (the official name).
         path: path relative to the base URL.
-        md5: md5 hex digest, or None where Keras publishes none (MobileNet).
+        file_hash: the hex digest keras.applications publishes for the
+            file: an md5 (32 hex digits) for most files, a sha256 (64 hex
+            digits) for some (ConvNeXt); None where Keras publishes none
+            (MobileNet). The algorithm follows from the length, as in
+            ``keras.utils.get_file`` (:attr:`hash_algorithm`).
         include_top: whether the file holds the classifier.
         variant: ``((argument, value), ...)``: the constructor arguments
             (besides ``include_top``) this file is for, e.g.
             ``(("alpha", 0.25), ("rows", 128))``; empty for most models.
+
+    Raises:
+        ValueError: when ``file_hash`` is neither None, 32 nor 64 hex digits.
     """
 
     fname: str
     path: str
-    md5: str | None
+    file_hash: str | None
     include_top: bool = True
     variant: tuple = ()
+
+    def __post_init__(self):
+        if self.file_hash is not None:
+            WeightFile.algorithm_of(self.file_hash)
+
+    @staticmethod
+    def algorithm_of(file_hash):
+        """``"sha256"`` for 64 hex digits, ``"md5"`` for 32 (Keras' rule).
+
+        Raises:
+            ValueError: for anything else (None included), naming the value.
+        """
+        if isinstance(file_hash, str) and all(c in "0123456789abcdefABCDEF" for c in file_hash):
+            if len(file_hash) == 64:
+                return "sha256"
+            if len(file_hash) == 32:
+                return "md5"
+        raise ValueError(
+            "A file hash must be an md5 (32 hex digits) or a sha256 (64 hex digits). "
+            f"Received: file_hash={file_hash!r}"
+        )
+
+    @property
+    def hash_algorithm(self):
+        """``"md5"``, ``"sha256"`` or None (no published hash)."""
+        return None if self.file_hash is None else WeightFile.algorithm_of(self.file_hash)
+
+    @property
+    def md5(self):
+        """The hash when it is an md5, else None (read-only; see :attr:`file_hash`)."""
+        return self.file_hash if self.hash_algorithm == "md5" else None
 
     @property
     def url(self):
@@ -103,21 +142,25 @@ class FeatureLevel:
 
 def levels(*pairs):
     """``levels(("conv1_relu", 64), ...)``: :class:`FeatureLevel` s at strides
-    2, 4, 8, 16, 32 in that order."""
+    2, 4, 8, 16, 32 in that order; None for a stride the network skips
+    (ConvNeXt's stride-4 stem has no ``P1``)."""
     return tuple(
-        FeatureLevel(f"P{n}", layer, 2**n, channels)
-        for n, (layer, channels) in enumerate(pairs, 1)
+        FeatureLevel(f"P{n}", pair[0], 2**n, pair[1])
+        for n, pair in enumerate(pairs, 1)
+        if pair is not None
     )
 
 
 def official_files(subdir, top=None, notop=None, *, variant=()):
     """The top / no-top :class:`WeightFile` pair of one model (or variant):
-    ``top`` and ``notop`` are ``(fname, md5)`` or None."""
+    ``top`` and ``notop`` are ``(fname, file_hash)`` or None, the hash an
+    md5 or a sha256 as keras.applications publishes it."""
     out = []
     for include_top, spec in ((True, top), (False, notop)):
         if spec is not None:
-            fname, md5 = spec
-            out.append(WeightFile(fname, f"{subdir}/{fname}", md5, include_top, tuple(variant)))
+            fname, file_hash = spec
+            out.append(WeightFile(fname, f"{subdir}/{fname}", file_hash, include_top,
+                                  tuple(variant)))
     return tuple(out)
 
 
