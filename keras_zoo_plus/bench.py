@@ -120,11 +120,15 @@ def model_flops(model):
     total = 0
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
+        if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense", "ChannelDense"):
             continue
         out = layer.output.shape
-        if kind == "Dense":
-            total += 2 * int(np.prod(layer.kernel.shape))
+        if kind in ("Dense", "ChannelDense"):
+            # Applied at every position of a feature map (ConvNeXt's
+            # pointwise layers); once for a flat input.
+            first = getattr(layer, "data_format", None) == "channels_first" and len(out) > 2
+            positions = int(np.prod(out[2:] if first else out[1:-1]))
+            total += 2 * positions * int(np.prod(layer.kernel.shape))
             continue
         first = layer.data_format == "channels_first"
         positions = int(np.prod(out[2:] if first else out[1:3]))
@@ -219,6 +223,65 @@ def compare(
     }
 
 
+#: Run in a fresh process by :func:`peak_rss`: build one side's model with
+#: weights=None, run one inference, print the peak resident set size (kB).
+_RSS_SCRIPT = """
+import json, resource, sys
+import numpy as np
+import keras
+name, side, batch, size, data_format = json.loads(sys.argv[1])
+if side == "ours":
+    from keras_zoo_plus import applications
+    ctor = getattr(applications, name)
+    shape = (3, size, size) if data_format == "channels_first" else (size, size, 3)
+    model = ctor(weights=None, input_shape=shape, data_format=data_format)
+else:
+    from keras_zoo_plus import bench
+    shape = (size, size, 3)
+    try:
+        model = getattr(keras.applications, name)(weights=None, input_shape=shape)
+    except Exception:
+        model = bench._unguarded_reference(name, shape)
+        if model is None:
+            print("refused")
+            sys.exit(0)
+x = np.zeros((batch,) + tuple(model.input_shape[1:]), "float32")
+model.predict_on_batch(x)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss(name, side, batch=16, size=224, data_format="channels_last"):
+    """Peak resident memory, in MiB, of a fresh Python process (same
+    backend, ``KERAS_BACKEND`` inherited) that imports Keras, builds
+    ``side``'s model (``"ours"`` or ``"keras"``) with ``weights=None`` and
+    runs one ``predict_on_batch`` of ``batch`` images: what a user's
+    inference process costs, import included. None when keras.applications
+    refuses the model here.
+
+    Raises:
+        RuntimeError: if the process fails (its last error line is given).
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if side not in ("ours", "keras"):
+        raise ValueError(f'`side` must be "ours" or "keras". Received: side={side!r}')
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    args = json.dumps([name, side, batch, size, data_format])
+    proc = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, args], capture_output=True,
+                          text=True, env=env)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"peak memory of {side} {name}: the process failed: {last}")
+    if lines[-1] == "refused":
+        return None
+    return int(lines[-1]) / 1024.0  # Linux reports ru_maxrss in KiB
+
+
 def sgemm_peak(n=2048, repeats=5):
     """Best single-precision matmul rate of numpy's BLAS, GFLOP/s."""
     rng = np.random.default_rng(0)
@@ -232,9 +295,11 @@ def sgemm_peak(n=2048, repeats=5):
 def format_table(results):
     """Markdown table of :func:`compare` results."""
     backend = keras.backend.backend()
+    memory = any("ours_peak_mib" in r for r in results)
     lines = [
-        "| model | backend | mode | ours img/s | keras img/s | ratio (median) | ours GFLOP/s |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| model | backend | mode | ours img/s | keras img/s | ratio (median) | ours GFLOP/s |"
+        + (" ours peak MiB | keras peak MiB | memory ratio |" if memory else ""),
+        "|---|---|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if memory else ""),
     ]
     notes = []
     for r in results:
@@ -249,10 +314,18 @@ def format_table(results):
                     f"* {r['model']}: keras.applications refuses this backend; its graph "
                     "was built past the guard (keras.src.applications NASNet())"
                 )
-        lines.append(
+        row = (
             f"| {r['model']} | {backend} | {r['mode']} | {r['ours_ips']:.1f} | "
             f"{keras_ips} | {ratio} | {r['gflops']:.1f} |"
         )
+        if memory:
+            ours_mib, keras_mib = r.get("ours_peak_mib"), r.get("keras_peak_mib")
+            row += f" {ours_mib:.0f} |" if ours_mib is not None else " n/a |"
+            if keras_mib is None or ours_mib is None:
+                row += " n/a | n/a |"
+            else:
+                row += f" {keras_mib:.0f} | {ours_mib / keras_mib:.2f} |"
+        lines.append(row)
     return "\n".join(lines + [""] + notes if notes else lines)
 
 
@@ -347,6 +420,11 @@ def main(args):
             )
         except ValueError as exc:
             sys.stderr.write(f"keras-zoo-plus: skipping {name}: {exc}\n")
+    if getattr(args, "memory", False):
+        for result in results:
+            ours = peak_rss(result["model"], "ours", args.batch, args.size, args.data_format)
+            theirs = peak_rss(result["model"], "keras", args.batch, args.size)
+            result.update(ours_peak_mib=ours, keras_peak_mib=theirs)
     print(f"batch {args.batch}, {args.size}x{args.size}, {args.rounds} alternating rounds")
     print(format_table(results))
     peak = None

@@ -314,6 +314,9 @@ def _add_bench_parser(sub):
     p.add_argument("--plot", metavar="FILE.png", help="bar chart of img/s (needs matplotlib)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--sgemm", action="store_true", help="also print numpy's sgemm peak")
+    p.add_argument("--memory", action="store_true",
+                   help="also measure each side's peak RSS in a fresh process (build + one "
+                        "inference of --batch images, import included)")
     p.set_defaults(func=_cmd_bench)
     return p
 

@@ -78,6 +78,28 @@ def _single_axis(axis):
     return axis[0] if len(axis) == 1 else -99  # never a channel axis
 
 
+def _graph(model):
+    """``(readers, single_output, outputs)`` of a functional model: the
+    layers reading each tensor (by id), a function giving a layer's output
+    when it is called once with one output (else None), and the ids of the
+    model's outputs."""
+    readers, produced = {}, {}
+    for nodes in model._nodes_by_depth.values():
+        for node in nodes:
+            layer = node.operation
+            if layer is None or node.is_input:
+                continue
+            produced.setdefault(id(layer), []).extend(node.output_tensors)
+            for tensor in node.input_tensors:
+                readers.setdefault(id(tensor), []).append(layer)
+
+    def single_output(layer):
+        tensors = produced.get(id(layer), [])
+        return tensors[0] if len(tensors) == 1 and len(layer._inbound_nodes) == 1 else None
+
+    return readers, single_output, {id(t) for t in model.outputs}
+
+
 def fusion_plan(model):
     """The chains ``(conv, batchnorm, activation or None)`` of ``model``
     that can run fused.
@@ -100,21 +122,7 @@ def fusion_plan(model):
     """
     if not hasattr(model, "_nodes_by_depth"):
         return []
-    readers, produced = {}, {}
-    for nodes in model._nodes_by_depth.values():
-        for node in nodes:
-            layer = node.operation
-            if layer is None or node.is_input:
-                continue
-            produced.setdefault(id(layer), []).extend(node.output_tensors)
-            for tensor in node.input_tensors:
-                readers.setdefault(id(tensor), []).append(layer)
-
-    def single_output(layer):
-        tensors = produced.get(id(layer), [])
-        return tensors[0] if len(tensors) == 1 and len(layer._inbound_nodes) == 1 else None
-
-    outputs = {id(t) for t in model.outputs}
+    readers, single_output, outputs = _graph(model)
     plan = []
     for conv in model.layers:
         kind = _kind(conv)
@@ -146,6 +154,57 @@ def fusion_plan(model):
                     act = candidate
         plan.append((conv, bn, act))
     return plan
+
+
+def dense_plan(model):
+    """ConvNeXt's pointwise pairs of ``model`` that can run fused: ``(dense,
+    follower)`` where ``dense`` is our ``layers.ChannelDense`` with no
+    activation of its own, called once, and its only reader is exactly one
+    ``Activation("gelu")`` (exact GELU: the post-op) or one
+    ``layers.LayerScale`` over the same channel axis (folded into the
+    weights), called once; neither output is a model output, and both
+    compute in float32. Runs as :func:`keras_zoo_plus.ops.channel_dense`.
+
+    Returns:
+        list of ``(dense, follower)`` tuples, in layer order.
+    """
+    if not hasattr(model, "_nodes_by_depth"):
+        return []
+    readers, single_output, outputs = _graph(model)
+    plan = []
+    for dense in model.layers:
+        if type(dense) is not zoo_layers.ChannelDense:
+            continue
+        if dense.activation not in (None, keras.activations.linear):
+            continue
+        out = single_output(dense)
+        if out is None or id(out) in outputs:
+            continue
+        after = readers.get(id(out), [])
+        if len(after) != 1 or single_output(after[0]) is None:
+            continue
+        (follower,) = after
+        if id(single_output(follower)) in outputs:
+            continue
+        if _dense_follower(dense, follower) is None:
+            continue
+        if any(layer.compute_dtype != "float32" for layer in (dense, follower)):
+            continue
+        plan.append((dense, follower))
+    return plan
+
+
+def _dense_follower(dense, layer):
+    """How ``layer`` joins ``dense``: ``"gelu"``, ``"scale"`` or None."""
+    if type(layer) is keras.layers.Activation:
+        fn = layer.activation
+        if fn is keras.activations.gelu and not getattr(fn, "approximate", False):
+            return "gelu"
+        return None
+    if type(layer) is zoo_layers.LayerScale:
+        first = dense.data_format == "channels_first"
+        return "scale" if layer.axis == (1 if first else -1) else None
+    return None
 
 
 def _supported(model):
@@ -191,21 +250,22 @@ def enable_fused_inference(model):
 def _enable(model):
     existing = model.__dict__.get("call")
     if getattr(existing, _MARK, False):
-        return len(existing.plan)
+        return len(existing.plan) + len(existing.dense_plan)
     if not zoo_ops.fused_inference_supported() or not _supported(model):
         return 0
-    plan = fusion_plan(model)
-    if not plan:
+    plan, dense = fusion_plan(model), dense_plan(model)
+    if not plan and not dense:
         return 0
-    model.call = _fused_call(model, plan)
-    return len(plan)
+    model.call = _fused_call(model, plan, dense)
+    return len(plan) + len(dense)
 
 
-def _fused_call(model, plan):
+def _fused_call(model, plan, dense_pairs=()):
     from keras.src.models.functional import operation_fn
 
     original = type(model).call.__get__(model)
     skipped = {id(layer) for _, bn, act in plan for layer in (bn, act) if layer is not None}
+    skipped |= {id(follower) for _, follower in dense_pairs}
 
     def identity(x, *args, **kwargs):
         return x
@@ -235,8 +295,24 @@ def _fused_call(model, plan):
 
         return run
 
+    def fused_dense(dense, follower):
+        how = _dense_follower(dense, follower)
+
+        def run(x, *args, **kwargs):
+            return zoo_ops.channel_dense(
+                x,
+                dense.kernel,
+                dense.bias if dense.use_bias else None,
+                data_format=dense.data_format,
+                activation="gelu" if how == "gelu" else None,
+                scale=follower.gamma if how == "scale" else None,
+            )
+
+        return run
+
     # Built once: the graph walk asks for each operation's function per call.
     runners = {id(conv): fused(conv, bn, act) for conv, bn, act in plan}
+    runners.update({id(d): fused_dense(d, f) for d, f in dense_pairs})
 
     def pick(training):
         def for_operation(op):
@@ -258,5 +334,6 @@ def _fused_call(model, plan):
         return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
 
     call.plan = plan
+    call.dense_plan = list(dense_pairs)
     setattr(call, _MARK, True)
     return call

@@ -5,6 +5,7 @@ Timings themselves are not asserted (benchmarks/README.md holds figures);
 these tests run one tiny round so the command cannot silently rot."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -26,7 +27,7 @@ def test_unknown_model_is_a_usage_error(capsys):
     assert code == 2
     assert out == ""
     assert err.startswith(
-        "keras-zoo-plus: error: --models: unknown model 'ResNet51'; choose from DenseNet121, "
+        "keras-zoo-plus: error: --models: unknown model 'ResNet51'; choose from ConvNeXtBase, "
     )
     assert err.rstrip().endswith("Xception or 'all'")
 
@@ -135,3 +136,38 @@ def test_refused_nasnet_mobile_is_compared_with_keras_graph_past_the_guard():
         keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(reference(x)),
         rtol=1e-5, atol=1e-6,
     )
+
+
+def test_model_flops_counts_dense_layers_at_every_position():
+    # ConvNeXt's pointwise layers: a Dense on a feature map runs at each of
+    # its positions, in either data format (ChannelDense in channels_first).
+    from keras_zoo_plus import layers as zoo_layers
+
+    inputs = keras.Input((5, 4, 3))
+    x = keras.layers.Dense(6)(inputs)  # 5x4 positions, 3 -> 6
+    first = keras.layers.Permute((3, 1, 2))(x)  # (6, 5, 4)
+    y = zoo_layers.ChannelDense(2, data_format="channels_first")(first)  # 20 positions, 6 -> 2
+    model = keras.Model(inputs, y)
+    assert bench.model_flops(model) == 2 * (20 * 3 * 6 + 20 * 6 * 2)
+
+
+def test_memory_columns_from_fresh_processes(capsys):
+    code, out, _ = _run(
+        capsys, "--models", "MobileNet", "--batch", "1", "--size", "32", "--rounds", "1",
+        "--memory",
+    )
+    assert code == 0
+    head, rule, row = [line for line in out.splitlines() if line.startswith("|")]
+    assert head.endswith("| ours peak MiB | keras peak MiB | memory ratio |")
+    assert rule == "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    ours, theirs, ratio = (float(c) for c in row.strip("|").split("|")[-3:])
+    # Each process imported Keras and a backend (well over 100 MiB) and
+    # held a 4M-parameter model; the ratio is of the two, as printed.
+    assert ours > 100 and theirs > 100
+    assert ratio == pytest.approx(ours / theirs, abs=0.02)  # MiB printed rounded
+
+
+def test_peak_rss_refuses_an_unknown_side():
+    with pytest.raises(ValueError, match=re.escape(
+            '`side` must be "ours" or "keras". Received: side=\'theirs\'')):
+        bench.peak_rss("MobileNet", "theirs")

@@ -509,3 +509,53 @@ def test_conv_batchnorm_bad_arguments():
     with pytest.raises(ValueError, match=r"`max_value` must be None with "
                                          r"activation='hard_silu'; received max_value=6.0"):
         zoo_ops.conv_batchnorm(x, kernel, activation="hard_swish", max_value=6.0, **stats)
+
+
+# --- ConvNeXt's pointwise pairs (ops.channel_dense) --------------------------
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_convnext_pointwise_pairs_fused_match_unfused(data_format, monkeypatch):
+    from keras_zoo_plus import synthetic
+
+    shape = (3, 32, 32) if data_format == "channels_first" else (32, 32, 3)
+    model = applications.ConvNeXtTiny(
+        weights=None, input_shape=shape, data_format=data_format, classifier_activation=None)
+    # Synthetic weights: LayerScale's gamma O(1), not its 1e-6 initial value,
+    # so the MLP branch (what is fused) carries the output.
+    synthetic.apply_synthetic_weights(model, seed=3)
+    pairs = fusion.dense_plan(model)
+    # 18 blocks: pointwise_conv_1 -> gelu and pointwise_conv_2 -> layer_scale.
+    assert [(d.name, f.name) for d, f in pairs[:2]] == [
+        ("convnext_tiny_stage_0_block_0_pointwise_conv_1", "convnext_tiny_stage_0_block_0_gelu"),
+        ("convnext_tiny_stage_0_block_0_pointwise_conv_2",
+         "convnext_tiny_stage_0_block_0_layer_scale"),
+    ]
+    assert len(pairs) == 36
+    calls = []
+    real = zoo_ops.channel_dense
+    monkeypatch.setattr(fusion.zoo_ops, "channel_dense",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    x = np.random.default_rng(6).uniform(0, 255, (2,) + shape).astype("float32")
+    fused = model.predict_on_batch(x)
+    plain = keras.ops.convert_to_numpy(model(x, training=False))
+    assert len(calls) == (36 if TORCH else 0)
+    err = _rel(fused, plain)
+    assert err <= REL, f"{data_format}: rel {err:.3g}"
+
+
+def test_dense_plan_leaves_approximate_gelu_and_other_axes_alone():
+    first = dict(data_format="channels_first")
+    inputs = keras.Input((6, 4, 5))
+    a = zoo_layers.ChannelDense(8, name="d1", **first)(inputs)
+    a = keras.layers.Activation(lambda t: keras.activations.gelu(t, approximate=True),
+                                name="approx")(a)
+    b = zoo_layers.ChannelDense(6, name="d2", **first)(a)
+    b = zoo_layers.LayerScale(0.5, 5, name="width_scale")(b)  # the last axis, not channels
+    c = zoo_layers.ChannelDense(6, name="d3", **first)(b)
+    c = zoo_layers.LayerScale(0.5, 6, axis=1, name="ls")(c)
+    model = keras.Model(inputs, zoo_layers.ChannelDense(2, name="d4", **first)(c))
+    assert [(d.name, f.name) for d, f in fusion.dense_plan(model)] == [("d3", "ls")]
+    # A follower whose output the model returns is not skipped.
+    both = keras.Model(inputs, [c, model.output])
+    assert fusion.dense_plan(both) == []

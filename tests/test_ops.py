@@ -627,3 +627,66 @@ def test_layer_normalization_arguments():
     assert zoo_ops.has_kernel("layer_normalization", keras.ops.zeros((1, 2, 2, 2))) == (
         BACKEND == "torch"
     )
+
+
+# --- channel_dense (ConvNeXt's fused pointwise pairs) -------------------------
+
+
+def _no_grad():
+    """Autograd off on torch (where the fused kernel runs), a no-op elsewhere."""
+    import contextlib
+
+    if BACKEND != "torch":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.no_grad()
+
+
+def _erf(x):
+    import math
+
+    return np.vectorize(math.erf)(x)
+
+
+@pytest.mark.parametrize("activation, scaled, biased",
+                         [("gelu", False, True), (None, True, True), (None, False, False),
+                          ("gelu", True, False)])
+@pytest.mark.parametrize("grad", [False, True], ids=["inference", "autograd"])
+def test_channel_dense_matches_numpy(data_format, activation, scaled, biased, grad):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 5, 7, 6)).astype("float32")
+    kernel = (rng.standard_normal((6, 10)) / 2).astype("float32")
+    bias = rng.standard_normal(10).astype("float32") if biased else None
+    scale = rng.uniform(0.5, 1.5, 10).astype("float32") if scaled else None
+    # float64 reference on channels_last data.
+    want = x.astype("float64") @ kernel.astype("float64")
+    if bias is not None:
+        want = want + bias
+    if activation == "gelu":
+        want = 0.5 * want * (1 + _erf(want / np.sqrt(2.0)))
+    if scale is not None:
+        want = want * scale
+    first = data_format == "channels_first"
+    xin = np.transpose(x, (0, 3, 1, 2)).copy() if first else x
+    context = _no_grad() if not grad else __import__("contextlib").nullcontext()
+    with context:
+        got = keras.ops.convert_to_numpy(zoo_ops.channel_dense(
+            keras.ops.convert_to_tensor(xin), kernel, bias, data_format=data_format,
+            activation=activation, scale=scale))
+    if first:
+        got = np.transpose(got, (0, 2, 3, 1))
+    assert got.shape == want.shape
+    assert np.max(np.abs(got - want)) <= 2e-6 * np.max(np.abs(want))
+
+
+def test_channel_dense_arguments():
+    x = np.zeros((1, 2, 3, 4), "float32")
+    k = np.zeros((4, 5), "float32")
+    with pytest.raises(ValueError, match=re.escape(
+            "`activation` must be one of [None, 'gelu']. Received: activation='relu'")):
+        zoo_ops.channel_dense(x, k, activation="relu")
+    with pytest.raises(ValueError, match=re.escape(
+            "With data_format='channels_first' `x` must be 4D (batch, channels, rows, cols). "
+            "Received: x.shape=(2, 4)")):
+        zoo_ops.channel_dense(np.zeros((2, 4), "float32"), k, data_format="channels_first")

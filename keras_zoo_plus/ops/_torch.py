@@ -6,7 +6,7 @@ BatchNorm -> ReLU/ReLU6/hard-swish of the inference path (see
 Hooks: ``IMPLEMENTATIONS``, ``select_implementation``,
 ``fused_inference_supported``, ``fused_inference_active``,
 ``depthwise_conv2d``, ``conv2d``, ``batch_normalization``,
-``layer_normalization``, ``conv_batchnorm``; the rest is :mod:`keras_zoo_plus.ops._portable`.
+``layer_normalization``, ``conv_batchnorm``, ``channel_dense``; the rest is :mod:`keras_zoo_plus.ops._portable`.
 """
 
 from __future__ import annotations
@@ -265,6 +265,44 @@ def _conv(x, kernel, strides, padding, data_format, dilation_rate):
         groups=x.shape[1] // cin_per_group,
     )
     return _from_nchw(y, data_format)
+
+
+def channel_dense(x, kernel, bias, *, data_format, activation, scale, implementation):
+    """One linear over the channels with the scale folded into its weights
+    (when no GELU comes between them) and GELU as oneDNN's post-op (``F.linear`` + ``F.gelu`` without that
+    op); channels_first data on its channels-last view. Float32 without
+    autograd only (folding the scale would otherwise change the weights'
+    gradients' graph); anything else is left to the portable path."""
+    import torch
+    import torch.nn.functional as F
+
+    if not isinstance(x, torch.Tensor):
+        x = keras.ops.convert_to_tensor(x)
+    if x.dtype != torch.float32 or torch.is_grad_enabled() or x.device.type != "cpu":
+        return NotImplemented
+    first = data_format == "channels_first"
+    weight = keras.ops.convert_to_tensor(kernel)
+    b = None if bias is None else keras.ops.convert_to_tensor(bias)
+    gamma = None if scale is None else keras.ops.convert_to_tensor(scale)
+    if gamma is not None and activation is None:  # a scale after GELU does not fold
+        weight = weight * gamma
+        b = None if b is None else b * gamma
+        gamma = None
+    weight = weight.t().contiguous()  # (units, in_channels), as torch wants
+    # oneDNN's linear reads its input as a dense row-major matrix: a
+    # channels_first map that is not channels_last-strided (its permuted
+    # view is not contiguous) gave wrong values, so it is copied then.
+    h = (x.permute(0, 2, 3, 1) if first else x).contiguous()
+    lin = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if activation == "gelu" and lin is not None and torch.backends.mkldnn.is_available():
+        y = lin(h, weight, b, "gelu", [], "none")
+    else:
+        y = F.linear(h, weight, b)
+        if activation == "gelu":
+            y = F.gelu(y)
+    if gamma is not None:
+        y = y * gamma
+    return y.permute(0, 3, 1, 2) if first else y
 
 
 def _mkldnn_pointwise_ok(x):
