@@ -224,7 +224,10 @@ def compare(
 
 
 #: Run in a fresh process by :func:`peak_rss`: build one side's model with
-#: weights=None, run one inference, print the peak resident set size (kB).
+#: weights=None, run one inference, print the peak resident set size (KiB).
+#: Linux's ``VmHWM`` is read, not ``ru_maxrss``: the latter carries the
+#: forking parent's resident size over ``fork`` + ``exec``, so after the
+#: timed models were built both sides read the parent's 1735 MiB.
 _RSS_SCRIPT = """
 import json, resource, sys
 import numpy as np
@@ -247,7 +250,11 @@ else:
             sys.exit(0)
 x = np.zeros((batch,) + tuple(model.input_shape[1:]), "float32")
 model.predict_on_batch(x)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+try:  # this process image's own peak (ru_maxrss keeps the parent's across fork + exec)
+    with open("/proc/self/status") as f:
+        print([int(line.split()[1]) for line in f if line.startswith("VmHWM:")][0])
+except (OSError, IndexError):
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
@@ -279,7 +286,7 @@ def peak_rss(name, side, batch=16, size=224, data_format="channels_last"):
         raise RuntimeError(f"peak memory of {side} {name}: the process failed: {last}")
     if lines[-1] == "refused":
         return None
-    return int(lines[-1]) / 1024.0  # Linux reports ru_maxrss in KiB
+    return int(lines[-1]) / 1024.0  # KiB -> MiB
 
 
 def sgemm_peak(n=2048, repeats=5):

@@ -25,6 +25,7 @@ as the arguments of Keras' private ``ConvNeXt`` builder.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 from keras import layers
 
@@ -65,7 +66,7 @@ def apply_block(x, projection_dim, *, drop_path_rate, layer_scale_init_value, da
     )(y)
     if layer_scale_init_value is not None:
         y = zoo_layers.LayerScale(
-            layer_scale_init_value, projection_dim, axis=-1 if axis == -1 else 1,
+            layer_scale_init_value, projection_dim, axis=axis,
             name=f"{name}_layer_scale",
         )(y)
     if drop_path_rate:
@@ -77,7 +78,7 @@ def apply_block(x, projection_dim, *, drop_path_rate, layer_scale_init_value, da
 
 def apply_stem(x, filters, *, data_format, name):
     """4x4 stride-4 convolution -> LayerNormalization (a nested Sequential)."""
-    return _sequential([
+    return keras.Sequential([
         zoo_layers.Conv2D(filters, 4, strides=4, data_format=data_format,
                           name=f"{name}_stem_conv"),
         _layer_norm(data_format, f"{name}_stem_layernorm"),
@@ -86,17 +87,11 @@ def apply_stem(x, filters, *, data_format, name):
 
 def apply_downsampling(x, filters, *, data_format, name, index):
     """LayerNormalization -> 2x2 stride-2 convolution (a nested Sequential)."""
-    return _sequential([
+    return keras.Sequential([
         _layer_norm(data_format, f"{name}_downsampling_layernorm_{index}"),
         zoo_layers.Conv2D(filters, 2, strides=2, data_format=data_format,
                           name=f"{name}_downsampling_conv_{index}"),
     ], name=f"{name}_downsampling_block_{index}")(x)
-
-
-def _sequential(stack, name):
-    import keras
-
-    return keras.Sequential(stack, name=name)
 
 
 def _convnext(spec, variant, *, include_preprocessing, drop_path_rate, layer_scale_init_value):

@@ -284,15 +284,20 @@ def channel_dense(x, kernel, bias, *, data_format, activation, scale, implementa
     weight = keras.ops.convert_to_tensor(kernel)
     b = None if bias is None else keras.ops.convert_to_tensor(bias)
     gamma = None if scale is None else keras.ops.convert_to_tensor(scale)
-    if gamma is not None and activation is None:  # a scale after GELU does not fold
-        weight = weight * gamma
-        b = None if b is None else b * gamma
-        gamma = None
-    weight = weight.t().contiguous()  # (units, in_channels), as torch wants
     # oneDNN's linear reads its input as a dense row-major matrix: a
     # channels_first map that is not channels_last-strided (its permuted
     # view is not contiguous) gave wrong values, so it is copied then.
     h = (x.permute(0, 2, 3, 1) if first else x).contiguous()
+    rows = h.numel() // h.shape[-1]
+    # A scale right after the product folds into the weights (not one after
+    # GELU) when that is the cheaper pass: kernel-sized against output-sized
+    # (ConvNeXtTiny, batch 8: 12.4 against 18.4 ms at 56x56, 14.3 against
+    # 10.0 at 7x7).
+    if gamma is not None and activation is None and rows > weight.shape[0]:
+        weight = weight * gamma
+        b = None if b is None else b * gamma
+        gamma = None
+    weight = weight.t()  # (units, in_channels): a view, both linears take it as is
     lin = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
     if activation == "gelu" and lin is not None and torch.backends.mkldnn.is_available():
         y = lin(h, weight, b, "gelu", [], "none")
