@@ -367,10 +367,8 @@ def block_candidates(data_format):
     def cf(t):
         return keras.ops.reshape(t, (1, -1, 1, 1)) if first else t
 
-    def keras_block(x, kg, kd, bd, g, b, w1, b1, w2, b2, gamma):
-        # keras.applications' ConvNeXtBlock, op for op (in data_format).
-        y = keras.ops.conv(x, kg, padding="same", data_format=data_format) + cf(bd)
-        y = keras.ops.layer_normalization(y, g, b, axis=axis, epsilon=EPS)
+    def mlp_residual(x, y, w1, b1, w2, b2, gamma):
+        # Keras' MLP on the last axis (transposed around it in channels_first).
         if first:
             y = keras.ops.transpose(y, (0, 2, 3, 1))
         y = _gelu(keras.ops.matmul(y, w1) + b1)
@@ -379,16 +377,16 @@ def block_candidates(data_format):
             y = keras.ops.transpose(y, (0, 3, 1, 2))
         return x + y
 
-    def zoo_block(x, kg, kd, bd, g, b, w1, b1, w2, b2, gamma):
+    def keras_block(x, kg, kd, bd, g, b, *mlp):
+        # keras.applications' ConvNeXtBlock, op for op (in data_format).
+        y = keras.ops.conv(x, kg, padding="same", data_format=data_format) + cf(bd)
+        y = keras.ops.layer_normalization(y, g, b, axis=axis, epsilon=EPS)
+        return mlp_residual(x, y, *mlp)
+
+    def zoo_block(x, kg, kd, bd, g, b, *mlp):
         y = zoo_ops.depthwise_conv2d(x, kd, padding="same", data_format=data_format) + cf(bd)
         y = zoo_ops.layer_normalization(y, g, b, axis=axis, epsilon=EPS)
-        if first:
-            y = keras.ops.transpose(y, (0, 2, 3, 1))
-        y = _gelu(keras.ops.matmul(y, w1) + b1)
-        y = (keras.ops.matmul(y, w2) + b2) * gamma
-        if first:
-            y = keras.ops.transpose(y, (0, 3, 1, 2))
-        return x + y
+        return mlp_residual(x, y, *mlp)
 
     c = {"keras ops (keras.applications block)": keras_block,
          "zoo depthwise + zoo layer_norm, keras MLP": zoo_block}

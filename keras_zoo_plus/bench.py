@@ -54,15 +54,10 @@ def build_pair(name, size=224, data_format="channels_last"):
             f"`models`: {name!r} is not a constructor of both keras_zoo_plus.applications "
             "and keras.applications."
         )
-    shape = (size, size, 3)
-    ours_shape = (3, size, size) if data_format == "channels_first" else shape
-    ours = our_ctor(weights=None, input_shape=ours_shape, data_format=data_format)
-    try:
-        theirs = ctor(weights=None, input_shape=shape)
-    except Exception as exc:  # keras.applications' own refusal, e.g. NASNetMobile on torch
-        theirs = _unguarded_reference(name, shape)
-        if theirs is None:
-            return ours, KerasRefused(f"{type(exc).__name__}: {exc}")
+    ours = build_ours(name, size, data_format)
+    theirs = build_keras(name, size)
+    if isinstance(theirs, KerasRefused):
+        return ours, theirs
     src = theirs.get_weights()
     dst = ours.weights
     if len(src) != len(dst) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(src, dst)):
@@ -73,6 +68,27 @@ def build_pair(name, size=224, data_format="channels_last"):
     theirs.set_weights(weights)
     ours.set_weights(weights)
     return ours, theirs
+
+
+def build_ours(name, size=224, data_format="channels_last"):
+    """Our constructor ``name`` with ``weights=None`` at ``size`` in ``data_format``."""
+    from keras_zoo_plus import applications
+
+    shape = (3, size, size) if data_format == "channels_first" else (size, size, 3)
+    return getattr(applications, name)(weights=None, input_shape=shape,
+                                       data_format=data_format)
+
+
+def build_keras(name, size=224):
+    """keras.applications' ``name`` with ``weights=None`` at ``size``
+    (channels_last), its graph past a stale guard where it has one
+    (:data:`_UNGUARDED`), or a :class:`KerasRefused` with its message."""
+    shape = (size, size, 3)
+    try:
+        return getattr(keras.applications, name)(weights=None, input_shape=shape)
+    except Exception as exc:  # keras.applications' own refusal, e.g. NASNetMobile on torch
+        theirs = _unguarded_reference(name, shape)
+        return KerasRefused(f"{type(exc).__name__}: {exc}") if theirs is None else theirs
 
 
 # keras.applications 3.15.1's NASNetMobile refuses the torch backend with a
@@ -231,23 +247,15 @@ def compare(
 _RSS_SCRIPT = """
 import json, resource, sys
 import numpy as np
-import keras
+from keras_zoo_plus import bench
 name, side, batch, size, data_format = json.loads(sys.argv[1])
 if side == "ours":
-    from keras_zoo_plus import applications
-    ctor = getattr(applications, name)
-    shape = (3, size, size) if data_format == "channels_first" else (size, size, 3)
-    model = ctor(weights=None, input_shape=shape, data_format=data_format)
+    model = bench.build_ours(name, size, data_format)
 else:
-    from keras_zoo_plus import bench
-    shape = (size, size, 3)
-    try:
-        model = getattr(keras.applications, name)(weights=None, input_shape=shape)
-    except Exception:
-        model = bench._unguarded_reference(name, shape)
-        if model is None:
-            print("refused")
-            sys.exit(0)
+    model = bench.build_keras(name, size)
+    if isinstance(model, bench.KerasRefused):
+        print("refused")
+        sys.exit(0)
 x = np.zeros((batch,) + tuple(model.input_shape[1:]), "float32")
 model.predict_on_batch(x)
 try:  # this process image's own peak (ru_maxrss keeps the parent's across fork + exec)

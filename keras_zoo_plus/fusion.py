@@ -100,7 +100,7 @@ def _graph(model):
     return readers, single_output, {id(t) for t in model.outputs}
 
 
-def fusion_plan(model):
+def fusion_plan(model, graph=None):
     """The chains ``(conv, batchnorm, activation or None)`` of ``model``
     that can run fused.
 
@@ -116,13 +116,14 @@ def fusion_plan(model):
 
     Args:
         model: A functional ``keras.Model``.
+        graph: ``_graph(model)`` when the caller has it already.
 
     Returns:
         list of ``(conv, batchnorm, activation)`` tuples, in layer order.
     """
     if not hasattr(model, "_nodes_by_depth"):
         return []
-    readers, single_output, outputs = _graph(model)
+    readers, single_output, outputs = graph or _graph(model)
     plan = []
     for conv in model.layers:
         kind = _kind(conv)
@@ -156,7 +157,7 @@ def fusion_plan(model):
     return plan
 
 
-def dense_plan(model):
+def dense_plan(model, graph=None):
     """ConvNeXt's pointwise pairs of ``model`` that can run fused: ``(dense,
     follower)`` where ``dense`` is our ``layers.ChannelDense`` with no
     activation of its own, called once, and its only reader is exactly one
@@ -164,13 +165,14 @@ def dense_plan(model):
     ``layers.LayerScale`` over the same channel axis (folded into the
     weights), called once; neither output is a model output, and both
     compute in float32. Runs as :func:`keras_zoo_plus.ops.channel_dense`.
+    ``graph``: as for :func:`fusion_plan`.
 
     Returns:
         list of ``(dense, follower)`` tuples, in layer order.
     """
     if not hasattr(model, "_nodes_by_depth"):
         return []
-    readers, single_output, outputs = _graph(model)
+    readers, single_output, outputs = graph or _graph(model)
     plan = []
     for dense in model.layers:
         if type(dense) is not zoo_layers.ChannelDense:
@@ -253,7 +255,9 @@ def _enable(model):
         return len(existing.plan) + len(existing.dense_plan)
     if not zoo_ops.fused_inference_supported() or not _supported(model):
         return 0
-    plan, dense = fusion_plan(model), dense_plan(model)
+    # Walked once for both planners (a model without a graph plans nothing).
+    graph = _graph(model) if hasattr(model, "_nodes_by_depth") else None
+    plan, dense = fusion_plan(model, graph), dense_plan(model, graph)
     if not plan and not dense:
         return 0
     model.call = _fused_call(model, plan, dense)

@@ -496,9 +496,11 @@ class ChannelDense(keras.layers.Dense):
     def call(self, inputs, training=None):
         if not self._first(inputs.shape):
             return super().call(inputs, training=training)
-        outputs = ops.einsum("bchw,cd->bdhw", inputs, ops.cast(self.kernel, inputs.dtype))
-        if self.use_bias:
-            outputs = add_bias(outputs, ops.cast(self.bias, outputs.dtype), self.data_format)
+        # The one channels_first formulation, also what fused inference runs.
+        outputs = zoo_ops.channel_dense(
+            inputs, self.kernel, self.bias if self.use_bias else None,
+            data_format=self.data_format,
+        )
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
