@@ -206,9 +206,10 @@ def find_stages(model):
     The rule, in order:
 
     1. ``model`` or a model nested in it is *named* like a registered model
-       (``"resnet50"``, the default name of ``ResNet50``; case-insensitive,
-       registry or constructor name): that entry's stages, applied to the
-       layers of that (sub)model.
+       (``"resnet50"``, the default name of ``ResNet50``; registry or
+       constructor name, ignoring case, ``-`` and ``_``, so Keras' default
+       ``"efficientnetv2-s"`` names EfficientNetV2S): that entry's stages,
+       applied to the layers of that (sub)model.
     2. Otherwise, the registered families whose every (non-``top``) stage
        regex matches at least one weighted layer are candidates; the one
        whose regexes match the most weighted layers wins. Two candidates
@@ -228,9 +229,13 @@ def find_stages(model):
     from keras_zoo_plus import registry
 
     infos = [info for info in registry.all_models() if info.stages]
+
+    def plain(name):
+        return name.lower().replace("-", "").replace("_", "")
+
     for sub in _submodels(model):
         for info in infos:
-            if sub.name.lower() in (info.name, info.constructor_name.lower()):
+            if plain(sub.name) in (plain(info.name), plain(info.constructor_name)):
                 return info, _compile_stages(info.stages), sub
 
     names = [layer.name for layer, _ in _walk(model) if layer.weights]

@@ -454,9 +454,22 @@ def adapt_kernel(kernel, channels):
     return (kernel[:, :, np.arange(channels) % 3, :] * (3.0 / channels)).astype(kernel.dtype)
 
 
+def adapt_statistics(array, channels):
+    """Per-channel RGB input statistics (an adapted ``Normalization``'s
+    mean or variance, shape ``(3,)``) for ``channels`` input channels, as
+    :func:`adapt_kernel` maps the channels: 1, the mean over R, G and B;
+    2, R and G; more than 3, R, G, B repeated cyclically."""
+    array = np.asarray(array)
+    if channels == 1:
+        return array.mean(keepdims=True).astype(array.dtype)
+    return array[np.arange(channels) % 3].astype(array.dtype)
+
+
 def _adapt_pairs(pairs, adaptation):
     """``pairs`` of :func:`assign_legacy` with the first convolution's kernel
-    adapted and the head left out where ``adaptation`` says so.
+    (and the statistics of an input ``Normalization`` before it, as in
+    EfficientNet) adapted and the head left out where ``adaptation`` says
+    so.
 
     Returns:
         ``(pairs, fresh)``: ``fresh`` is ``(layer, file_shapes)`` for a head
@@ -479,6 +492,15 @@ def _adapt_pairs(pairs, adaptation):
             and want[0] == (*got[0][:2], adaptation.channels, got[0][3])
         ):
             arrays = [adapt_kernel(arrays[0], adaptation.channels), *arrays[1:]]
+        elif (
+            want != got
+            and isinstance(layer, keras.layers.Normalization)
+            and adaptation.channels != 3
+            and got[:2] == [(3,), (3,)]
+            and want[:2] == [(adaptation.channels,)] * 2
+        ):
+            arrays = [adapt_statistics(arrays[0], adaptation.channels),
+                      adapt_statistics(arrays[1], adaptation.channels), *arrays[2:]]
         out.append((layer, fname, arrays))
     return out, fresh
 

@@ -47,9 +47,11 @@ def write_legacy_h5(path, structure, arrays, *, backend="tensorflow", keras_vers
     return path
 
 
-def golden_arrays(structure, seed=SEED):
+def golden_arrays(structure, seed=SEED, family=None):
+    """Synthetic arrays for a legacy layout (``family``: the model's, for
+    its kernel gain; see keras_zoo_plus.synthetic.kernel_gain)."""
     specs = [list(zip(wnames, shapes)) for _, wnames, shapes in structure]
-    return synthetic.synthesize(specs, seed)
+    return synthetic.synthesize(specs, seed, family)
 
 
 def legacy_entries(structure, arrays):

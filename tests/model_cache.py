@@ -131,28 +131,31 @@ def synthetic_arrays(case):
     with the file's layout (``[name, weight_names, shapes]`` per layer).
     Kept for the last case asked (NASNetLarge's take 3 s to draw).
 
-    An array depends only on the seed, its layer's position, its own
-    position, its short name and its shape (keras_zoo_plus.synthetic), so
+    An array depends only on the seed, the model's family (its kernel
+    gain), its layer's position, its own position, its short name and its
+    shape (keras_zoo_plus.synthetic), so
     the arrays of the previous case that share all of these with this
     case's are reused as they are: a no-top case built on its own after
     its top case (ConvNeXt, :data:`UNPAIRED`) draws only its last layer
     (ConvNeXtXLarge's 350M parameters took 10 s to draw)."""
     if case not in _arrays:
         previous = {}
-        for old_structure, old_arrays in _arrays.values():
+        for old_case, (old_structure, old_arrays) in _arrays.items():
+            old_family = model_table.get(CASES[old_case].model).family
             previous = {
-                _array_key(i, j, wname, shape): array
+                _array_key(old_family, i, j, wname, shape): array
                 for i, ((_, wnames, shapes), layer) in enumerate(zip(old_structure, old_arrays))
                 for j, (wname, shape, array) in enumerate(zip(wnames, shapes, layer))
             }
         _arrays.clear()
         _, structure = load_golden(case)
+        family = model_table.get(CASES[case].model).family
 
         def array(i, j, wname, shape):
-            key = _array_key(i, j, wname, shape)
+            key = _array_key(family, i, j, wname, shape)
             if key in previous:
                 return previous[key]
-            return synthetic.synthesize_variable(SEED, i, j, wname, shape)
+            return synthetic.synthesize_variable(SEED, i, j, wname, shape, family)
 
         arrays = [
             [array(i, j, wname, shape) for j, (wname, shape) in enumerate(zip(wnames, shapes))]
@@ -162,8 +165,9 @@ def synthetic_arrays(case):
     return _arrays[case]
 
 
-def _array_key(layer_index, var_index, weight_name, shape):
-    return (layer_index, var_index, synthetic.short_name(weight_name), tuple(shape))
+def _array_key(family, layer_index, var_index, weight_name, shape):
+    return (synthetic.kernel_gain(family), layer_index, var_index,
+            synthetic.short_name(weight_name), tuple(shape))
 
 
 def built(case, data_format):

@@ -65,6 +65,10 @@ SIZES = {
     "nasnet": lambda n: _chain(_valid3(n), _up, _up, _up, _up),
     # 4x4/4 "valid" stem (no stride-2 level: P2 first), 2x2/2 "valid" downsampling.
     "convnext": lambda n: _chain(n // 4, _down, _down, _down),
+    # EfficientNet: stride-2 stem and depthwise convs padded as correct_pad
+    # (round up); V2: "same" stride-2 convolutions (round up).
+    "efficientnet": lambda n: _chain(_up(n), _up, _up, _up, _up),
+    "efficientnet_v2": lambda n: _chain(_up(n), _up, _up, _up, _up),
 }
 
 

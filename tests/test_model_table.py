@@ -81,6 +81,8 @@ def test_config_round_trips_through_json(built):
 #: constructors fix them at these values).
 EXTRA_ARGUMENTS = {
     "convnext": {"drop_path_rate": 0.0, "layer_scale_init_value": 1e-6},
+    "efficientnet": {"drop_connect_rate": 0.2, "depth_divisor": 8},
+    "efficientnet_v2": {"drop_connect_rate": 0.2, "depth_divisor": 8},
 }
 
 
@@ -115,8 +117,10 @@ def test_table_facts(entry):
         tops = sorted(wf.include_top for wf in files if wf.variant == variant)
         assert tops == [False, True], (entry.name, variant)
     for wf in files:
-        assert wf.url == model_table.base_url() + wf.path
-        assert wf.path.endswith("/" + wf.fname)
+        # EfficientNet B0-B7's files are outside the usual base URL (their
+        # root is keras.applications.efficientnet's BASE_WEIGHTS_PATH).
+        assert wf.url == (wf.root or model_table.base_url()) + wf.path
+        assert wf.path == wf.fname if wf.root else wf.path.endswith("/" + wf.fname)
         assert wf.file_hash is None or re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{64}", wf.file_hash)
         assert wf.md5 == (wf.file_hash if wf.hash_algorithm == "md5" else None)
         assert entry.weight_file(wf.include_top, **dict(wf.variant)) is wf

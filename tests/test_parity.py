@@ -55,7 +55,8 @@ BACKEND = keras.backend.backend()
 FORMATS = ("channels_last", "channels_first")
 # Families with depthwise or separable convolutions (ConvNeXt: its 7x7
 # grouped Conv2D runs as the depthwise op, keras_zoo_plus.layers.Conv2D).
-_DEPTHWISE_FAMILIES = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "xception", "nasnet", "convnext")
+_DEPTHWISE_FAMILIES = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "xception", "nasnet", "convnext",
+                       "efficientnet", "efficientnet_v2")
 
 
 def _checks(case):

@@ -25,7 +25,7 @@ def test_every_registered_model_is_exported_and_consistent():
         files = info.weight_files()
         assert set(files) == {"top", "notop"}, info.name
         for wf in files.values():
-            assert wf.url.startswith(weights.DEFAULT_BASE_URL)
+            assert wf.url.startswith(wf.root or weights.DEFAULT_BASE_URL)
 
 
 def test_model_info_by_registry_or_constructor_name():

@@ -161,7 +161,7 @@ def build(name, *, include_top=False, data_format="channels_last", size=None, **
     STATS[("miss", info.name)] += 1
     model = build_without_initializers(
         info.constructor, **_arguments(info, include_top, data_format, size, kwargs))
-    synthetic.apply_synthetic_weights(model, seed=0)
+    synthetic.apply_synthetic_weights(model, seed=0, family=info.family)
     _CACHE[key] = model
     while len(_CACHE) > 1 and sum(m.count_params() for m in _CACHE.values()) > MAX_PARAMS:
         _CACHE.popitem(last=False)

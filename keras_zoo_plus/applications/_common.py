@@ -166,8 +166,10 @@ def global_pool(x, spec, *, top=False):
     return x
 
 
-def classifier(x, spec, name="predictions"):
-    return layers.Dense(spec.classes, activation=spec.classifier_activation, name=name)(x)
+def classifier(x, spec, name="predictions", **dense_kwargs):
+    """The Dense classifier (``dense_kwargs``: e.g. the family's initializers)."""
+    return layers.Dense(spec.classes, activation=spec.classifier_activation, name=name,
+                        **dense_kwargs)(x)
 
 
 def pooled_top(x, spec):
@@ -242,12 +244,15 @@ PRETRAINED_CLASSES = 1000
 
 def _adaptation(model, spec):
     """What the loader adapts for ``spec`` (:class:`keras_zoo_plus.weights.Adaptation`):
-    the first convolution (the first weighted layer) when the input has
+    the first convolution when the input has
     other than 3 channels, the classifier (the last weighted layer) when
     ``include_top`` with ``classes`` other than 1000; None when neither."""
     channels = spec.input_shape[0 if spec.data_format == "channels_first" else -1]
     weighted = _weights.weighted_layers(model)
-    first = weighted[0].name if channels != 3 and weighted else None
+    # The first convolution (EfficientNet's input Normalization, weighted,
+    # comes before it and is adapted by the loader too).
+    convs = [layer for layer in weighted if isinstance(layer, keras.layers.Conv2D)]
+    first = convs[0].name if channels != 3 and convs else None
     head = None
     if spec.include_top and spec.classes != PRETRAINED_CLASSES and weighted:
         head = weighted[-1].name
@@ -287,6 +292,7 @@ def apply_conv_bn(
     x, filters, kernel_size, *, data_format, name, strides=1, padding="valid",
     use_bias=False, bn_epsilon=1e-3, bn_scale=True, bn_momentum=0.99, activation=None,
     conv_suffix="", act_suffix="_relu", separable=False, bn_name=None, act_name=None,
+    kernel_initializer="glorot_uniform",
 ):
     """Convolution -> BatchNormalization (-> activation): the chain every
     family has, with the family's naming and BatchNorm settings.
@@ -297,18 +303,27 @@ def apply_conv_bn(
     ``bn_Conv1``, ``block_1_expand_BN``, ``out_relu``). ``activation`` is
     None, a Keras activation name or ``"relu6"`` (``layers.ReLU(6.0)``, as
     the official MobileNets). ``separable`` makes the convolution a
-    bias-free ``SeparableConv2D``.
+    bias-free ``SeparableConv2D``. ``kernel_initializer``: the
+    convolution's (Keras' default unless the official graph sets one, as
+    EfficientNet does).
 
     Example:
         >>> y = apply_conv_bn(x, 64, 7, strides=2, use_bias=True,
         ...                   bn_epsilon=1.001e-5, activation="relu",
         ...                   conv_suffix="_conv", data_format=df, name="conv1")
     """
-    conv_cls = zoo_layers.SeparableConv2D if separable else zoo_layers.Conv2D
-    x = conv_cls(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
-        data_format=data_format, name=f"{name}{conv_suffix}",
-    )(x)
+    if separable:
+        conv = zoo_layers.SeparableConv2D(
+            filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+            data_format=data_format, name=f"{name}{conv_suffix}",
+        )
+    else:
+        conv = zoo_layers.Conv2D(
+            filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+            data_format=data_format, kernel_initializer=kernel_initializer,
+            name=f"{name}{conv_suffix}",
+        )
+    x = conv(x)
     x = zoo_layers.BatchNormalization(
         axis=imagenet.channel_axis(data_format), epsilon=bn_epsilon, momentum=bn_momentum,
         scale=bn_scale, name=bn_name or f"{name}_bn",

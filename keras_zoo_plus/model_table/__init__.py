@@ -42,6 +42,8 @@ FAMILY_MODULES = (
     "densenet",
     "nasnet",
     "convnext",
+    "efficientnet",
+    "efficientnet_v2",
 )
 
 #: ``preprocess_input`` modes (``"none"``: the graph preprocesses itself).
@@ -74,6 +76,11 @@ class WeightFile:
         variant: ``((argument, value), ...)``: the constructor arguments
             (besides ``include_top``) this file is for, e.g.
             ``(("alpha", 0.25), ("rows", 128))``; empty for most models.
+        root: the URL ``path`` is relative to, for files published outside
+            :data:`DEFAULT_BASE_URL` (EfficientNet B0-B7 are under
+            ``https://storage.googleapis.com/keras-applications/``); None
+            for the default. A mirror (``KERAS_ZOO_PLUS_WEIGHTS_URL``)
+            replaces either and holds every file at its ``path``.
 
     Raises:
         ValueError: when ``file_hash`` is neither None, 32 nor 64 hex digits.
@@ -84,6 +91,7 @@ class WeightFile:
     file_hash: str | None
     include_top: bool = True
     variant: tuple = ()
+    root: str | None = None
 
     def __post_init__(self):
         if self.file_hash is not None:
@@ -118,6 +126,8 @@ class WeightFile:
 
     @property
     def url(self):
+        if self.root is not None and not os.environ.get(BASE_URL_ENV):
+            return self.root + self.path
         return base_url() + self.path
 
 
@@ -151,16 +161,18 @@ def levels(*pairs):
     )
 
 
-def official_files(subdir, top=None, notop=None, *, variant=()):
+def official_files(subdir, top=None, notop=None, *, variant=(), root=None):
     """The top / no-top :class:`WeightFile` pair of one model (or variant):
     ``top`` and ``notop`` are ``(fname, file_hash)`` or None, the hash an
-    md5 or a sha256 as keras.applications publishes it."""
+    md5 or a sha256 as keras.applications publishes it; ``subdir`` is the
+    folder under the base URL ("" for none), ``root`` the base URL where
+    it is not :data:`DEFAULT_BASE_URL` (see :class:`WeightFile`)."""
     out = []
     for include_top, spec in ((True, top), (False, notop)):
         if spec is not None:
             fname, file_hash = spec
-            out.append(WeightFile(fname, f"{subdir}/{fname}", file_hash, include_top,
-                                  tuple(variant)))
+            path = f"{subdir}/{fname}" if subdir else fname
+            out.append(WeightFile(fname, path, file_hash, include_top, tuple(variant), root))
     return tuple(out)
 
 

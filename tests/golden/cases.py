@@ -72,6 +72,12 @@ SLOW = frozenset({"nasnet_large_top", "nasnet_large_notop"}) | {
     # parity tests took 59 s and 149 s of worker time (both cases and
     # formats), against 19 s for ConvNeXtTiny.
     f"convnext_{size}_{top}" for size in ("large", "xlarge") for top in ("top", "notop")
+} | {
+    # EfficientNetB7 and EfficientNetV2L (67M and 119M parameters): their
+    # parity tests took 30 s and 55 s of torch worker time (both cases and
+    # formats), against 6 s for B0.
+    f"{model}_{top}" for model in ("efficientnet_b7", "efficientnet_v2_l")
+    for top in ("top", "notop")
 }
 
 

@@ -82,7 +82,8 @@ def generate(case):
     if kw.get("include_top", True):
         kw["classifier_activation"] = None
     model = getattr(tf_keras.applications, c.ctor)(**kw)
-    synthetic.apply_synthetic_weights(model, seed=cases.SEED)
+    family = cases.model_table.get(c.model).family
+    synthetic.apply_synthetic_weights(model, seed=cases.SEED, family=family)
     x = synthetic.synthetic_input((batch, h, w, 3), seed=cases.SEED)
     y = model(x, training=False).numpy().astype("float32")
     if not np.all(np.isfinite(y)) or float(np.std(y)) < 1e-3:
