@@ -1,9 +1,9 @@
 """Inference-time fusion of Convolution -> BatchNormalization -> ReLU
-(or ReLU6, or hard-swish).
+(or ReLU6, hard-swish or swish).
 
 Every family is a chain of convolutions, each followed by a
 BatchNormalization and usually a ReLU or ReLU6 (hard-swish in
-MobileNetV3). In inference the normalisation is an affine map that can
+MobileNetV3, swish in EfficientNet). In inference the normalisation is an affine map that can
 be folded into the convolution's kernel and bias, and the activation can
 run as the convolution's post-op
 (:func:`keras_zoo_plus.ops.conv_batchnorm`); TensorFlow's graph optimizer
@@ -53,7 +53,8 @@ def _post_op(layer):
     ``max_value`` / ``activation`` arguments of
     :func:`keras_zoo_plus.ops.conv_batchnorm` (``max_value`` ``inf`` for
     ReLU, the cap for ReLU6-like; ``activation="hard_silu"`` for
-    ``Activation("hard_silu")`` and its alias ``"hard_swish"``), or
+    ``Activation("hard_silu")`` and its alias ``"hard_swish"``;
+    ``activation="silu"`` for ``Activation("silu")``/``"swish"``), or
     ``None`` when it cannot."""
     if type(layer) is keras.layers.ReLU:
         if float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
@@ -68,6 +69,8 @@ def _post_op(layer):
             return {"max_value": 6.0, "activation": None}
         if fn is keras.activations.hard_silu:
             return {"max_value": None, "activation": "hard_silu"}
+        if fn is keras.activations.silu:
+            return {"max_value": None, "activation": "silu"}
     return None
 
 
@@ -110,9 +113,10 @@ def fusion_plan(model, graph=None):
     our ``layers.BatchNormalization`` over the channel axis (no renorm),
     which is called once; neither output is a model output, and all three
     compute in float32. The activation joins when it is the normalisation's
-    only reader and is a ReLU, ReLU6 or hard-swish (``keras.layers.ReLU``
-    without slope or threshold, or ``Activation("relu")``/``relu6``/
-    ``"hard_silu"``/``"hard_swish"``).
+    only reader and is a ReLU, ReLU6, hard-swish or swish
+    (``keras.layers.ReLU`` without slope or threshold, or
+    ``Activation("relu")``/``relu6``/``"hard_silu"``/``"hard_swish"``/
+    ``"silu"``/``"swish"``).
 
     Args:
         model: A functional ``keras.Model``.

@@ -153,27 +153,40 @@ def _hard_swish(y):
     return y * np.clip(y + 3.0, 0.0, 6.0) / 6.0
 
 
-def _hard_swish_model(data_format):
-    """conv -> BN -> hard_silu, depthwise (stride 2) -> BN -> hard_swish
-    (Keras' alias), conv -> BN -> hard_sigmoid (not a post-op)."""
+def _swish(y):
+    """Keras' silu (swish), written out: y * sigmoid(y)."""
+    return y / (1.0 + np.exp(-y))
+
+
+#: The post-op activations beyond ReLU: (name, alias, formula).
+_POST_OPS = {
+    "hard_swish": ("hard_silu", "hard_swish", _hard_swish),
+    "swish": ("silu", "swish", _swish),
+}
+
+
+def _post_op_model(data_format, kind):
+    """conv -> BN -> activation, depthwise (stride 2) -> BN -> the same
+    activation by Keras' alias, conv -> BN -> hard_sigmoid (not a post-op)."""
+    name, alias, _ = _POST_OPS[kind]
     shape = (3, 9, 10) if data_format == "channels_first" else (9, 10, 3)
     axis = 1 if data_format == "channels_first" else -1
     inputs = keras.Input(shape)
     x = zoo_layers.Conv2D(4, 3, padding="same", data_format=data_format, name="h1")(inputs)
     x = zoo_layers.BatchNormalization(axis=axis, name="hb1")(x)
-    x = keras.layers.Activation("hard_silu", name="ha1")(x)
+    x = keras.layers.Activation(name, name="ha1")(x)
     x = zoo_layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False,
                                    data_format=data_format, name="h2")(x)
     x = zoo_layers.BatchNormalization(axis=axis, name="hb2")(x)
-    x = keras.layers.Activation("hard_swish", name="ha2")(x)
+    x = keras.layers.Activation(alias, name="ha2")(x)
     x = zoo_layers.Conv2D(5, 1, use_bias=False, data_format=data_format, name="h3")(x)
     x = zoo_layers.BatchNormalization(axis=axis, name="hb3")(x)
     x = keras.layers.Activation("hard_sigmoid", name="ha3")(x)
     model = keras.Model(inputs, x)
     _randomize_batchnorm(model, seed=8)
     rng = np.random.default_rng(10)  # seeded kernels: the ranges asserted below are fixed
-    for name in ("h1", "h2", "h3"):
-        conv = model.get_layer(name)
+    for layer_name in ("h1", "h2", "h3"):
+        conv = model.get_layer(layer_name)
         conv.kernel.assign(0.6 * rng.standard_normal(conv.kernel.shape).astype("float32"))
         if conv.use_bias:
             conv.bias.assign(0.5 * rng.standard_normal(conv.bias.shape).astype("float32"))
@@ -186,7 +199,7 @@ def _bn_stats(bn):
              ("scale", "gamma"))}
 
 
-def _hard_swish_reference(model, x, fmt):
+def _post_op_reference(model, x, fmt, formula):
     """The three chains with keras.ops convolutions and normalisations and
     the activations as NumPy formulas; also each pre-activation."""
     def layer(name):
@@ -199,16 +212,19 @@ def _hard_swish_reference(model, x, fmt):
         return keras.ops.convert_to_numpy(out).astype("float64")
 
     pre1 = chain(x, layer("h1"), layer("hb1"), "conv", 1, "same", True)
-    pre2 = chain(_hard_swish(pre1).astype("float32"), layer("h2"), layer("hb2"), "depthwise",
+    pre2 = chain(formula(pre1).astype("float32"), layer("h2"), layer("hb2"), "depthwise",
                  2, "same", False)
-    pre3 = chain(_hard_swish(pre2).astype("float32"), layer("h3"), layer("hb3"), "conv",
+    pre3 = chain(formula(pre2).astype("float32"), layer("h3"), layer("hb3"), "conv",
                  1, "valid", False)
     return np.clip(pre3 + 3.0, 0.0, 6.0) / 6.0, (pre1, pre2)
 
 
+@pytest.mark.parametrize("kind", sorted(_POST_OPS))
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_hard_swish_chains_fused_match_unfused_and_formula(data_format, monkeypatch):
-    model = _hard_swish_model(data_format)
+def test_post_op_chains_fused_match_unfused_and_formula(data_format, kind, monkeypatch):
+    """Hard-swish (MobileNetV3) and swish (EfficientNet) as the fused
+    convolution's post-op, under both Keras names of each."""
+    model = _post_op_model(data_format, kind)
     assert _names(fusion.fusion_plan(model)) == [
         ("h1", "hb1", "ha1"), ("h2", "hb2", "ha2"), ("h3", "hb3", None),
     ]
@@ -219,8 +235,9 @@ def test_hard_swish_chains_fused_match_unfused_and_formula(data_format, monkeypa
     fused = model.predict_on_batch(x)
     assert spy.calls == (3 if TORCH else 0)
     plain = keras.ops.convert_to_numpy(model(x, training=False))  # layer by layer
-    expected, pre_activations = _hard_swish_reference(model, x, data_format)
-    # Every piece of hard-swish is taken: 0 below -3, the quadratic, the identity above 3.
+    expected, pre_activations = _post_op_reference(model, x, data_format, _POST_OPS[kind][2])
+    # Every piece of hard-swish is taken (0 below -3, the quadratic, the
+    # identity above 3), and swish's negative dip and near-linear tail.
     for pre in pre_activations:
         assert pre.min() < -3 and pre.max() > 3 and np.any(np.abs(pre) < 3)
     assert _rel(plain, expected) <= REL
@@ -500,11 +517,12 @@ def test_conv_batchnorm_bad_arguments():
         zoo_ops.conv_batchnorm(x, kernel, kind="separable", **stats)
     with pytest.raises(ValueError, match=r"`max_value` must be None or > 0; received 0"):
         zoo_ops.conv_batchnorm(x, kernel, max_value=0, **stats)
-    with pytest.raises(ValueError, match="`activation` must be None, 'hard_silu' or "
-                                         "'hard_swish'; received 'gelu'"):
+    with pytest.raises(ValueError, match="`activation` must be None, 'hard_silu', "
+                                         "'hard_swish', 'silu' or 'swish'; received 'gelu'"):
         zoo_ops.conv_batchnorm(x, kernel, activation="gelu", **stats)
-    with pytest.raises(ValueError, match=r"`activation` must be None, 'hard_silu' or "
-                                         r"'hard_swish'; received \['hard_silu'\]"):
+    with pytest.raises(ValueError, match=r"`activation` must be None, 'hard_silu', "
+                                         r"'hard_swish', 'silu' or 'swish'; "
+                                         r"received \['hard_silu'\]"):
         zoo_ops.conv_batchnorm(x, kernel, activation=["hard_silu"], **stats)
     with pytest.raises(ValueError, match=r"`max_value` must be None with "
                                          r"activation='hard_silu'; received max_value=6.0"):

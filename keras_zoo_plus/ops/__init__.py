@@ -97,8 +97,9 @@ from keras_zoo_plus.ops._common import same_padding
 IMPLEMENTATIONS = ("auto", "native", "shifted", "channels_last")
 
 # conv_batchnorm's ``activation`` values, by the name its kernels receive
-# (Keras registers "hard_swish" as an alias of hard_silu).
-_CONV_BN_ACTIVATIONS = {None: None, "hard_silu": "hard_silu", "hard_swish": "hard_silu"}
+# (Keras registers "hard_swish" as an alias of hard_silu, "swish" of silu).
+_CONV_BN_ACTIVATIONS = {None: None, "hard_silu": "hard_silu", "hard_swish": "hard_silu",
+                        "silu": "silu", "swish": "silu"}
 
 # keras.backend.backend() -> the module holding that backend's kernels.
 _MODULES = {"jax": "_jax", "torch": "_torch", "tensorflow": "_tensorflow"}
@@ -495,8 +496,9 @@ def conv_batchnorm(
         strides, padding, data_format, dilation_rate, implementation: as
             for :func:`conv2d`.
         activation: ``None`` (the activation is what ``max_value`` says),
-            or ``"hard_silu"`` (alias ``"hard_swish"``: ``y * relu6(y + 3)
-            / 6``, Keras' ``hard_silu``), which needs ``max_value=None``.
+            ``"hard_silu"`` (alias ``"hard_swish"``: ``y * relu6(y + 3)
+            / 6``, Keras' ``hard_silu``) or ``"silu"`` (alias ``"swish"``:
+            ``y * sigmoid(y)``, EfficientNet's), which need ``max_value=None``.
 
     Returns:
         The activated, normalised convolution in ``data_format``.
@@ -524,7 +526,7 @@ def conv_batchnorm(
         activation not in _CONV_BN_ACTIVATIONS
     ):
         raise ValueError(
-            "`activation` must be None, 'hard_silu' or 'hard_swish'; "
+            "`activation` must be None, 'hard_silu', 'hard_swish', 'silu' or 'swish'; "
             f"received {activation!r}."
         )
     activation = _CONV_BN_ACTIVATIONS[activation]
@@ -573,6 +575,8 @@ def conv_batchnorm(
     )
     if activation == "hard_silu":
         return keras.ops.hard_silu(y)
+    if activation == "silu":
+        return keras.ops.silu(y)
     if max_value is None:
         return y
     if max_value == float("inf"):

@@ -121,8 +121,8 @@ def conv_batchnorm(
 ):
     """The normalisation folded into the kernel and bias; without autograd
     the convolution, bias and clamp (or hard-swish, oneDNN's ``hardswish``
-    post-op: ``y * min(max(y / 6 + 1/2, 0), 1)``) run as one oneDNN
-    primitive."""
+    post-op: ``y * min(max(y / 6 + 1/2, 0), 1)``; or swish, its ``swish``
+    post-op ``y * sigmoid(y)``) run as one oneDNN primitive."""
     if max(strides) > 1 and max(dilation_rate) > 1:
         return NotImplemented  # the unfused native chain keeps Keras' error
     import torch
@@ -152,6 +152,8 @@ def conv_batchnorm(
     if not torch.is_grad_enabled() and _mkldnn_pointwise_ok(x):
         if activation == "hard_silu":
             attr, scalars = "hardswish", []
+        elif activation == "silu":
+            attr, scalars = "swish", []
         elif max_value is None:
             attr, scalars = "none", []
         elif max_value == float("inf"):
@@ -169,6 +171,8 @@ def conv_batchnorm(
         )
         if activation == "hard_silu":
             y = F.hardswish(y)
+        elif activation == "silu":
+            y = F.silu(y)
         elif max_value == float("inf"):
             y = torch.relu(y)
         elif max_value is not None:
