@@ -5,9 +5,13 @@
     keras-zoo-plus table [--markdown]      parameters, size, depth, accuracy
     keras-zoo-plus check [options]         cross-backend compatibility matrix
 
+    keras-zoo-plus check --model package.module:function [--input-shape H,W,C]
+    keras-zoo-plus check path/model.keras      your own model, same matrix
+
 Exit codes: 0 success, 1 ``check`` found a deviation above the tolerance or a
 cell that failed (``table``: a parameter count differs from the registry),
-2 bad arguments (one line on stderr).
+2 bad arguments (one line on stderr), a user's model included that no cell
+could build or load.
 """
 
 from __future__ import annotations
@@ -159,6 +163,78 @@ def _positive_int(text):
     return value
 
 
+def _parse_input_shape(text):
+    from keras_zoo_plus import usermodel
+
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        shape = tuple(int(p) for p in parts)
+        usermodel.validate_input_shape(shape)
+    except ValueError:
+        count = f" ({len(parts)} values)" if len(parts) != 3 else ""
+        raise argparse.ArgumentTypeError(
+            f"expected {usermodel.ALLOWED_SHAPE}, got {text!r}{count}") from None
+    return shape
+
+
+def _zoo_name(text):
+    from keras_zoo_plus import registry
+
+    try:
+        return registry.model_info(text).name
+    except ValueError:
+        return None
+
+
+def _user_job(args, formats_given):
+    """``(job, formats)`` for ``--model`` or a model file, or None for the
+    zoo. Every check that needs no worker happens here."""
+    from keras_zoo_plus import usermodel
+
+    user = args.model is not None or args.path is not None
+    if not user:
+        if args.input_shape is not None:
+            raise UsageError(f"--input-shape {','.join(map(str, args.input_shape))} applies to "
+                             "--model or a model file; zoo models take --size")
+        if args.custom_objects is not None:
+            raise UsageError(f"--custom-objects {args.custom_objects!r} applies to --model or "
+                             "a model file; the zoo's own are always in scope")
+        return None
+    if args.path is not None and not os.path.exists(args.path):
+        zoo = _zoo_name(args.path)
+        if zoo is not None:
+            raise UsageError(
+                f"model file {args.path!r}: no such file; {args.path} is a zoo model: check it "
+                f"with --models {zoo}" + (", not with --model" if args.model else "")
+            )
+    if args.model is not None and args.path is not None:
+        raise UsageError(f"give either --model or a model file, not both (got --model "
+                         f"{args.model!r} and {args.path!r})")
+    given = f"--model {args.model!r}" if args.model is not None else f"model file {args.path!r}"
+    if args.models or args.quick:
+        zoo = "--quick" if args.quick else f"--models {' '.join(args.models)}"
+        raise UsageError(f"{given} checks your model instead of the zoo; give either it or "
+                         f"{zoo}, not both")
+    if args.size is not None:
+        raise UsageError(f"--size {args.size[0]}x{args.size[1]} applies to zoo models; give "
+                         "your model's input as --input-shape H,W,C")
+    try:
+        if args.model is not None:
+            job = usermodel.builder_job(args.model, input_shape=args.input_shape,
+                                        custom_objects=args.custom_objects)
+            return job, None
+        job, saved = usermodel.file_job(args.path, input_shape=args.input_shape,
+                                        custom_objects=args.custom_objects)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if formats_given and formats_given != [saved]:
+        raise UsageError(
+            f"--formats {' '.join(formats_given)}: {args.path!r} was saved in {saved}, "
+            f"the only data format it runs in; choose from {saved}"
+        )
+    return job, [saved]
+
+
 def _write(path, text):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -174,8 +250,10 @@ def _cmd_check(args):
         backends = []
         for b in args.backends:
             if b not in check.BACKENDS:
+                hint = (" (give the model file before --backends)"
+                        if b.lower().endswith((".keras", ".h5", ".hdf5")) else "")
                 raise UsageError(
-                    f"unknown backend {b!r}; choose from {', '.join(check.BACKENDS)}"
+                    f"unknown backend {b!r}; choose from {', '.join(check.BACKENDS)}{hint}"
                 )
             if b not in installed:
                 raise UsageError(
@@ -196,27 +274,39 @@ def _cmd_check(args):
             )
         if f not in formats:
             formats.append(f)
-    if args.quick and args.models:
-        raise UsageError(
-            "--quick picks the models itself (the smallest of each family); "
-            "use either --quick or --models"
-        )
-    models = check.quick_models() if args.quick else _resolve_models(args.models)
-    try:
-        check.plan(models, size=args.size)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    user = _user_job(args, formats if args.formats else None)
+    if user is not None:
+        job, saved_formats = user
+        models, formats = [job], saved_formats or formats
+    else:
+        if args.quick and args.models:
+            raise UsageError(
+                "--quick picks the models itself (the smallest of each family); "
+                "use either --quick or --models"
+            )
+        models = check.quick_models() if args.quick else _resolve_models(args.models)
+        try:
+            check.plan(models, size=args.size)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
-    report = check.run_check(
-        models, backends, formats, tolerance=args.tolerance, size=args.size,
-        batch=args.batch, seed=args.seed, repeat=args.repeat, jobs=args.jobs,
-        threads=args.threads, progress=not args.quiet,
-    )
+    from keras_zoo_plus.usermodel import UserModelError
+
+    try:
+        report = check.run_check(
+            models, backends, formats, tolerance=args.tolerance, size=args.size,
+            batch=args.batch, seed=args.seed, repeat=args.repeat, jobs=args.jobs,
+            threads=args.threads, progress=not args.quiet,
+        )
+    except UserModelError as exc:
+        raise UsageError(str(exc)) from None
     print(check.render_text(report))
     if args.json:
         _write(args.json, json.dumps(report, indent=2) + "\n")
     if args.markdown:
         _write(args.markdown, check.render_markdown(report))
+    if args.junit:
+        _write(args.junit, check.render_junit(report))
     return 0 if report["passed"] else 1
 
 
@@ -253,8 +343,22 @@ def build_parser():
         "check", help="cross-backend compatibility matrix (deterministic weights, no download)",
         description="Build every model on every installed backend in both data formats with "
         "the same synthetic weights, run the same input and compare every cell with every "
-        "other. Exit 1 if a deviation exceeds the tolerance or a cell fails.",
+        "other. Your own model: --model package.module:function (its random "
+        "initialisation replaced by the synthetic weights) or a saved .keras/.h5 file (its "
+        "weights as saved, in the data format it was saved with). Exit codes: 0 every cell "
+        "within the tolerance, 1 a cell deviates or fails to build or run, 2 bad arguments "
+        "(a model of yours that no cell could build or load included).",
     )
+    p.add_argument("path", nargs="?", metavar="MODEL_FILE",
+                   help="check this .keras or legacy .h5 model file (loaded with "
+                   "keras_zoo_plus.load_model) instead of the zoo")
+    p.add_argument("--model", metavar="MODULE:FUNCTION",
+                   help="check the model this function returns instead of the zoo; the module "
+                   "is imported from the current directory or PYTHONPATH")
+    p.add_argument("--input-shape", type=_parse_input_shape, metavar="H,W,C",
+                   help="input of your model, channels last (default: the model's own)")
+    p.add_argument("--custom-objects", metavar="MODULE:NAME",
+                   help="a dict of your custom objects (or a function returning one)")
     p.add_argument("--models", nargs="+", metavar="MODEL",
                    help="names or wildcards (default: every registered model)")
     p.add_argument("--quick", action="store_true",
@@ -281,6 +385,8 @@ def build_parser():
                    help="compute threads per worker (default: max(1, CPU cores // jobs))")
     p.add_argument("--json", metavar="FILE", help="write the JSON report (schema_version 1)")
     p.add_argument("--markdown", metavar="FILE", help="write a markdown report")
+    p.add_argument("--junit", metavar="FILE",
+                   help="write JUnit XML, one test case per cell")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_check)
 

@@ -27,3 +27,26 @@ def test_segmentation_example_trains_and_the_loss_decreases():
     assert losses[-1] < 0.8 * losses[0], losses
     assert losses[-1] < min(losses[:3]), losses
     keras.backend.clear_session()
+
+
+def test_user_model_example_gives_the_same_logits_in_both_formats(tmp_path, monkeypatch):
+    """examples/user_model.py, the README's `check --model` example, run as
+    a check worker runs it (in-process, this backend, small input)."""
+    import numpy as np
+
+    from keras_zoo_plus import check, usermodel
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT))
+    job = usermodel.builder_job("examples.user_model:build", input_shape=(32, 40, 3))
+    outputs = []
+    for data_format in check.DATA_FORMATS:
+        cell = check.run_cell(usermodel.UserModel(job), data_format, batch=2, seed=0,
+                              repeat=1, perturb=False, outdir=str(tmp_path),
+                              backend=keras.backend.backend())
+        assert cell["status"] == "ok", cell["error"]
+        outputs.append(np.load(cell["output_file"]))
+    assert outputs[0].shape == (2, 10)
+    assert np.max(np.abs(outputs[0])) > 0
+    scale = np.max(np.abs(outputs[0]))
+    assert np.max(np.abs(outputs[1] - outputs[0])) / scale <= check.DEFAULT_TOLERANCE
