@@ -49,7 +49,14 @@ Test hook (never needed by users): the environment variable
 ``KERAS_ZOO_PLUS_CHECK_PERTURB="BACKEND:MODEL[:DATA_FORMAT]"`` is read only by
 the worker processes; the matching cells multiply the first weight array of
 the model's first weighted layer by 1.01 after the synthetic weights are
-set. The tests use it to plant a discrepancy that ``check`` must report.
+set (a user's model, named ``package.module:function`` or by its file, the
+same). The tests use it to plant a discrepancy that ``check`` must report.
+
+Users' own models (``check --model package.module:function``, ``check
+model.keras``, :func:`keras_zoo_plus.testing.assert_backend_parity`) go
+through the same workers, comparison and reports; what differs (importing
+the builder, loading the file, their errors) is in
+:mod:`keras_zoo_plus.usermodel`.
 
 The JSON report (``--json FILE``) follows :data:`SCHEMA_VERSION`; see
 :func:`build_report` for its fields.
@@ -58,10 +65,12 @@ The JSON report (``--json FILE``) follows :data:`SCHEMA_VERSION`; see
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import importlib.util
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -69,6 +78,10 @@ import threading
 import time
 
 import numpy as np
+
+# The worker runs this module as __main__: the class lives in a module that
+# both copies import.
+from keras_zoo_plus.usermodel import CellError
 
 SCHEMA_VERSION = 1
 BACKENDS = ("tensorflow", "torch", "jax")
@@ -189,11 +202,16 @@ def default_size(info):
 
 
 def plan(model_names, *, size=None):
-    """One job per model: ``{"model", "height", "width"}``."""
+    """One job per model: ``{"model", "height", "width"}`` for a registered
+    name; a user's model job (a dict from :mod:`keras_zoo_plus.usermodel`)
+    is kept as it is."""
     from keras_zoo_plus import registry
 
     jobs = []
     for name in model_names:
+        if isinstance(name, dict):  # a user's model, from keras_zoo_plus.usermodel
+            jobs.append(name)
+            continue
         info = registry.model_info(name)
         h, w = size if size is not None else default_size(info)
         if min(h, w) < info.min_size:
@@ -215,8 +233,11 @@ def _perturbation(backend):
     out = set()
     for item in filter(None, (s.strip() for s in spec.split(","))):
         parts = item.split(":")
-        if len(parts) in (2, 3) and parts[0] == backend:
-            out.add((parts[1].lower(), parts[2] if len(parts) == 3 else None))
+        # A user's model is named "package.module:function": the model is
+        # everything between the backend and an optional data format.
+        data_format = parts.pop() if len(parts) > 2 and parts[-1] in DATA_FORMATS else None
+        if len(parts) >= 2 and parts[0] == backend:
+            out.add((":".join(parts[1:]).lower(), data_format))
     return out
 
 
@@ -265,42 +286,92 @@ def _build(info, data_format, h, w):
         return model, False
 
 
-def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, backend,
+class _ZooModel:
+    """A registered model at the check size: the source of its cells
+    (a user's model is a :class:`keras_zoo_plus.usermodel.UserModel`)."""
+
+    synthetic = True  # random initialisation replaced by synthetic weights
+
+    def __init__(self, info, height, width):
+        self.info, self.name, self.size = info, info.name, (height, width)
+        self.family = info.family  # the synthetic kernels' gain (synthetic.kernel_gain)
+
+    def build(self, data_format):
+        """``(model, include_top)``."""
+        return _build(self.info, data_format, *self.size)
+
+    def input_shape(self, model, data_format):
+        """The input (H, W, C), channels last (``model`` may be None)."""
+        return (*self.size, 3)
+
+
+def _batch_shape(shape, batch, data_format):
+    if shape is None:
+        return None
+    h, w, c = shape
+    return [batch, h, w, c] if data_format == "channels_last" else [batch, c, h, w]
+
+
+def _output_array(y, data_format):
+    """One float32 array, channels last, for the comparison: a model with
+    several outputs gives its outputs flattened per image, concatenated."""
+    if isinstance(y, (list, tuple)):
+        parts = [_to_channels_last(np.asarray(t), data_format) for t in y]
+        y = np.concatenate([p.reshape(p.shape[0], -1) for p in parts], axis=1)
+    return np.asarray(_to_channels_last(np.asarray(y), data_format), dtype="float32")
+
+
+def _output_path(outdir, name, backend, data_format):
+    # A user's model is named by a module path or a file path.
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[-60:]
+    digest = hashlib.sha1(name.encode("utf8")).hexdigest()[:8]
+    return os.path.join(outdir, f"{safe}_{digest}__{backend}__{data_format}.npy")
+
+
+def run_cell(source, data_format, *, batch, seed, repeat, perturb, outdir, backend,
              cache=None):
-    """Build, run and time one cell; returns its result dict.
+    """Build, run and time one cell of ``source`` (a :class:`_ZooModel` or
+    a :class:`keras_zoo_plus.usermodel.UserModel`); returns its result dict.
 
     ``cache`` (a dict) keeps the synthetic arrays of a model between its two
     data formats: the weight shapes are the same, so they are drawn once.
+    A cell whose model cannot be built or loaded records
+    ``error_stage="load"`` (parent side only, not in the report).
     """
     import keras
 
     from keras_zoo_plus import synthetic
 
     result = {
-        "model": info.name, "backend": backend, "data_format": data_format,
-        "input_shape": [batch, h, w, 3] if data_format == "channels_last" else [batch, 3, h, w],
+        "model": source.name, "backend": backend, "data_format": data_format,
+        "input_shape": _batch_shape(source.input_shape(None, data_format), batch, data_format),
     }
+    stage = "load"
     try:
         t0 = time.perf_counter()
-        model, top = _build(info, data_format, h, w)
+        model, top = source.build(data_format)
+        shape = source.input_shape(model, data_format)
+        result["input_shape"] = _batch_shape(shape, batch, data_format)
+        stage = "run"
         weighted = [lay for lay in model.layers if lay.weights]
-        specs = synthetic.layer_specs(model)
-        key = (info.name, top, json.dumps(specs))
-        if cache is None or key not in cache:
-            arrays = synthetic.synthesize(specs, seed)
-            if cache is not None:
-                cache.clear()
-                cache[key] = arrays
-        else:
-            arrays = cache[key]
-        for layer, values in zip(weighted, arrays):
-            layer.set_weights(values)
+        if source.synthetic:
+            specs = synthetic.layer_specs(model)
+            key = (source.name, top, json.dumps(specs))
+            if cache is None or key not in cache:
+                arrays = synthetic.synthesize(specs, seed, source.family)
+                if cache is not None:
+                    cache.clear()
+                    cache[key] = arrays
+            else:
+                arrays = cache[key]
+            for layer, values in zip(weighted, arrays):
+                layer.set_weights(values)
         if perturb:
             values = weighted[0].get_weights()
             values[0] = values[0] * np.float32(PERTURB_FACTOR)
             weighted[0].set_weights(values)
         build_s = time.perf_counter() - t0
-        x = synthetic.synthetic_input((batch, h, w, 3), seed=seed)
+        x = synthetic.synthetic_input((batch, *shape), seed=seed)
         if data_format == "channels_first":
             x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
         y = run_inference(model, x)
@@ -309,8 +380,8 @@ def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, b
             t1 = time.perf_counter()
             run_inference(model, x)
             times.append(time.perf_counter() - t1)
-        y = np.asarray(_to_channels_last(np.asarray(y), data_format), dtype="float32")
-        path = os.path.join(outdir, f"{info.name}__{backend}__{data_format}.npy")
+        y = _output_array(y, data_format)
+        path = _output_path(outdir, source.name, backend, data_format)
         np.save(path, y)
         result.update(
             status="ok", include_top=top, output_shape=list(y.shape), output_file=path,
@@ -319,8 +390,11 @@ def run_cell(info, data_format, h, w, *, batch, seed, repeat, perturb, outdir, b
         )
         del model
         keras.backend.clear_session()
+    except CellError as exc:
+        result.update(status="error", error=str(exc).splitlines()[0], error_stage=stage)
     except Exception as exc:  # a cell that fails to build is a result, not a crash
-        result.update(status="error", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        result.update(status="error", error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                      error_stage=stage)
     return result
 
 
@@ -371,18 +445,24 @@ def worker(spec):
     cells = []
     cache = {}
     for job in spec["jobs"]:
-        info = registry.model_info(job["model"])
+        if job.get("source"):
+            from keras_zoo_plus import usermodel
+
+            source = usermodel.UserModel(job)
+        else:
+            source = _ZooModel(registry.model_info(job["model"]), job["height"], job["width"])
+        name = source.name.lower()
         for data_format in spec["formats"]:
-            _emit({"backend": backend, "model": info.name, "data_format": data_format,
+            _emit({"backend": backend, "model": source.name, "data_format": data_format,
                    "stage": "start"})
-            perturb = (info.name, None) in planted or (info.name, data_format) in planted
+            perturb = (name, None) in planted or (name, data_format) in planted
             cell = run_cell(
-                info, data_format, job["height"], job["width"], batch=spec["batch"],
-                seed=spec["seed"], repeat=spec["repeat"], perturb=perturb,
-                outdir=spec["outdir"], backend=backend, cache=cache,
+                source, data_format, batch=spec["batch"], seed=spec["seed"],
+                repeat=spec["repeat"], perturb=perturb, outdir=spec["outdir"],
+                backend=backend, cache=cache,
             )
             cells.append(cell)
-            _emit({"backend": backend, "model": info.name, "data_format": data_format,
+            _emit({"backend": backend, "model": source.name, "data_format": data_format,
                    "stage": "done", "status": cell["status"]})
     # Which backend is the long pole (the parent starts the slowest first).
     env["wall_s"] = round(time.perf_counter() - t0, 2)
@@ -620,6 +700,11 @@ def run_check(
 ):
     """Run the matrix and return the report dict (see :func:`build_report`).
 
+    ``model_names``: registered names, or a user's model job
+    (:func:`keras_zoo_plus.usermodel.builder_job`, ``file_job``). Raises
+    :class:`keras_zoo_plus.usermodel.UserModelError` (a ``ValueError``)
+    when no cell could build or load a user's model.
+
     ``jobs`` workers run at once (default :func:`default_jobs`), each with
     ``threads`` compute threads (default :func:`worker_threads` of the CPU
     cores and ``jobs``).
@@ -649,6 +734,10 @@ def run_check(
                 future.result()
         bar.close()
         cells = _ordered_cells(plan_jobs, backends, formats, results)
+        if any(job.get("source") for job in plan_jobs):
+            from keras_zoo_plus import usermodel
+
+            usermodel.raise_if_unusable(plan_jobs, cells)
         failures = compare(cells, tolerance)
     return build_report(
         cells, failures, results, plan_jobs, backends, formats, tolerance=tolerance,
@@ -749,8 +838,12 @@ def table_rows(report):
     rows = []
     for c in report["cells"]:
         shape = c["input_shape"]
-        size = f"{shape[1]}x{shape[2]}" if c["data_format"] == "channels_last" else (
-            f"{shape[2]}x{shape[3]}") if shape else "-"
+        if not shape:  # a user's model that did not build
+            size = "-"
+        elif c["data_format"] == "channels_last":
+            size = f"{shape[1]}x{shape[2]}"
+        else:
+            size = f"{shape[2]}x{shape[3]}"
         rows.append([
             c["model"], c["backend"], c["data_format"], size,
             ("top" if c["include_top"] else "no-top") if c["include_top"] is not None else "-",
@@ -811,6 +904,59 @@ def render_markdown(report):
     out += ["", LEGEND, "", _summary(report)]
     out += [f"- {f}" for f in report["failures"]]
     return "\n".join(out) + "\n"
+
+
+def render_junit(report):
+    """JUnit XML: one ``testcase`` per cell (``classname`` the model,
+    ``name`` "backend/data_format", ``time`` its build seconds); a failed
+    cell carries a ``failure`` whose message is the deviation and the
+    reference cell, a cell that did not build or run an ``error``."""
+    import xml.etree.ElementTree as ET
+
+    cells = report["cells"]
+    n_fail = sum(c["status"] == "fail" for c in cells)
+    n_error = sum(c["status"] == "error" for c in cells)
+    suites = ET.Element("testsuites", name=report["tool"], tests=str(len(cells)),
+                        failures=str(n_fail), errors=str(n_error),
+                        time=f"{report['wall_s']:.2f}")
+    suite = ET.SubElement(
+        suites, "testsuite", name=report["tool"], tests=str(len(cells)),
+        failures=str(n_fail), errors=str(n_error), skipped="0",
+        time=f"{report['wall_s']:.2f}", timestamp=report["created"],
+    )
+    props = ET.SubElement(suite, "properties")
+    settings = [("tolerance", f"{report['tolerance']:g}"), ("seed", report["seed"]),
+                ("batch", report["batch"]), ("keras-zoo-plus", report["version"])]
+    for backend, env in report["environments"].items():
+        settings.append((backend, f"{env.get('backend_version')} (keras {env.get('keras')})"
+                         if "error" not in env else f"error: {env['error']}"))
+    for name, value in settings:
+        ET.SubElement(props, "property", name=name, value=str(value))
+    references = {c["model"]: f"{c['backend']}/{c['data_format']}"
+                  for c in cells if c["reference"]}
+    for c in cells:
+        case = ET.SubElement(suite, "testcase", classname=c["model"],
+                             name=f"{c['backend']}/{c['data_format']}",
+                             time=f"{c['build_s'] or 0:.3f}")
+        if c["status"] == "ok":
+            continue
+        prefix = f"{c['model']} {c['backend']} {c['data_format']}: "
+        line = next((f for f in report["failures"] if f.startswith(prefix)), prefix + "failed")
+        message = line[len(prefix):]
+        tag = "failure" if c["status"] == "fail" else "error"
+        element = ET.SubElement(case, tag, message=message,
+                                type="deviation" if tag == "failure" else "error")
+        element.text = "\n".join([
+            message,
+            f"reference cell: {references.get(c['model'], '-')}",
+            f"deviation from the reference: {_fmt_dev(c['dev_vs_reference'])}",
+            f"largest deviation from any cell: {_fmt_dev(c['max_rel_dev'])}"
+            f" ({c['worst_peer'] or '-'})",
+            f"tolerance: {report['tolerance']:g}",
+        ])
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
+        suites, encoding="unicode") + "\n"
 
 
 def _summary(report):
