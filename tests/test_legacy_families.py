@@ -225,6 +225,49 @@ def test_family_loads_with_keras_load_model(case, legacy_dir):
     assert _max_rel(model, x, expected) <= REL_TOL
 
 
+def _h5_datasets(path, suffix):
+    """``{dataset path: array}`` of the datasets under ``model_weights``
+    whose path ends with ``suffix``."""
+    found = {}
+    with h5py.File(path, "r") as f:
+        f["model_weights"].visititems(
+            lambda name, obj: found.__setitem__(name, obj[()])
+            if isinstance(obj, h5py.Dataset) and name.endswith(suffix) else None)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["efficientnet_full", "efficientnet_nested",
+                                  "efficientnet_imagenet_nested"])
+def test_legacy_normalization_statistics_load_and_are_used(case, legacy_dir):
+    """keras-team/keras#20147 (fixed in PR #20163): Keras 3 loaded the
+    adapted mean and variance of a Normalization in a legacy .h5 model
+    wrongly. Ours are the file's (not the 0 and 1 a fresh layer has), in
+    the model nested or not, and the layer computes with them."""
+    path = legacy_dir / f"{case}.h5"
+    means = _h5_datasets(path, "normalization/mean:0")
+    variances = _h5_datasets(path, "normalization/variance:0")
+    assert len(means) == len(variances) == 1, (means, variances)
+    (mean,), (variance,) = means.values(), variances.values()
+    assert mean.shape == variance.shape == (3,)
+    assert not np.allclose(mean, 0.0) and not np.allclose(variance, 1.0)
+    model = keras_zoo_plus.load_model(path)
+    (layer,) = [la for la in _all_layers(model) if isinstance(la, keras.layers.Normalization)]
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.adapt_mean), mean)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.adapt_variance), variance)
+    x = np.random.default_rng(0).uniform(0.0, 1.0, (2, 5, 6, 3)).astype("float32")
+    want = (x - mean) / np.maximum(np.sqrt(variance), keras.backend.epsilon())
+    got = keras.ops.convert_to_numpy(layer(x))
+    assert rel_error(got, want) <= 1e-6
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
 @pytest.mark.slow
 def test_nested_form_keeps_its_structure(legacy_dir):
     model = keras_zoo_plus.load_model(legacy_dir / "mobilenet_v3_nested.h5")

@@ -69,6 +69,17 @@ def channel_rescaling(scales, data_format, name):
     return layers.Rescaling(scale, name=name)
 
 
+def stddev_factors(channels):
+    """The ``rescaling_1`` factors, ``1 / sqrt(stddev)`` per channel; for
+    other than 3 input channels mapped as the loader maps the
+    Normalization's statistics (``weights.adapt_statistics``: 1 channel,
+    the mean; 2, R and G; more, R, G, B repeated)."""
+    from keras_zoo_plus.weights import adapt_statistics
+
+    factors = np.array([1.0 / math.sqrt(s) for s in IMAGENET_STDDEV_RGB])
+    return adapt_statistics(factors, channels) if channels != 3 else factors
+
+
 def conv_bn(x, filters, kernel_size, *, data_format, conv_name, bn_name, act_name=None,
             strides=1, padding="same", bn_momentum=BN_MOMENTUM, activation=ACTIVATION):
     """Bias-free convolution -> BatchNormalization (-> activation when
@@ -162,8 +173,8 @@ def _efficientnet(spec, variant, *, drop_connect_rate, depth_divisor):
     x = layers.Rescaling(1.0 / 255.0, name="rescaling")(spec.inputs)
     x = zoo_layers.Normalization(axis=axis, name="normalization")(x)
     if spec.weights == "imagenet":
-        x = channel_rescaling([1.0 / math.sqrt(s) for s in IMAGENET_STDDEV_RGB], df,
-                              "rescaling_1")(x)
+        channels = spec.input_shape[0 if df == "channels_first" else -1]
+        x = channel_rescaling(stddev_factors(channels), df, "rescaling_1")(x)
     x = layers.ZeroPadding2D(_common.correct_pad(x, 3, df), data_format=df,
                              name="stem_conv_pad")(x)
     x = conv_bn(x, table.round_filters(table.STEM_FILTERS, width, depth_divisor), 3,
