@@ -113,7 +113,23 @@ def build_structure_only(build, *args, **kwargs):
         return build(*args, **kwargs)
     model, pending_before = _stateless_build(build, args, kwargs)
     global_state.set_global_attribute("uninitialized_variables", pending_before)
+    _give_integer_variables_values(model)
     return model
+
+
+def _give_integer_variables_values(model):
+    """Initialise the model's integer variables (a Normalization's
+    ``count``: scalars). Keras' torch backend cannot track a variable
+    without a value once the model is nested in another: its placeholder
+    becomes a ``torch.nn.Parameter`` requiring gradients, which an integer
+    tensor cannot ("Only Tensors of floating point and complex dtype can
+    require gradients")."""
+    import keras
+
+    for variable in model.variables:
+        if (getattr(variable, "_value", 0) is None
+                and not keras.backend.is_float_dtype(variable.dtype)):
+            variable._deferred_initialize()
 
 
 def _stateless_build(build, args, kwargs):

@@ -93,6 +93,24 @@ def test_structure_only_builds_the_same_graph_and_leaves_nothing_pending():
     keras.backend.clear_session()
 
 
+def test_a_structure_only_model_with_an_integer_variable_nests():
+    """A Normalization's integer ``count`` gets its value (0): Keras' torch
+    backend failed to track the model inside a Sequential without it."""
+    def build():
+        inputs = keras.Input((6, 7, 3))
+        outputs = keras.layers.Conv2D(2, 1)(keras.layers.Normalization(axis=-1)(inputs))
+        return keras.Model(inputs, outputs)
+
+    shell = build_structure_only(build)
+    count = shell.layers[1].count
+    assert keras.ops.convert_to_numpy(count) == 0
+    kernel = shell.layers[2].kernel
+    assert kernel._value is None  # the float variables still have no value
+    nested = keras.Sequential([shell, keras.layers.Dense(2)])
+    assert nested.output_shape == (None, 6, 7, 2)
+    keras.backend.clear_session()
+
+
 def test_a_refused_structure_build_leaves_nothing_pending():
     before = _pending()
     with pytest.raises(ValueError, match="alpha"):
