@@ -686,12 +686,15 @@ def test_pytest_plugin_in_a_users_test_suite(toy):
                                           [BACKEND, "channels_first"]]
     assert [row[-1] for row in table] == ["FAIL", "FAIL"]
     assert "FAILED: 0/2 cells within 0.0001" in out
-    # The saved model: one cell, in the format it was saved in, its own weights.
+    # The saved model: one cell per installed backend (the fixture's
+    # default; one in a backend session, three where all are installed),
+    # in the format it was saved in, its own weights.
     report = json.loads((toy / "file_report.json").read_text())
     assert report["passed"] is True
     assert report["formats"] == ["channels_first"]
     assert [(c["model"], c["backend"], c["input_shape"], c["status"])
-            for c in report["cells"]] == [("toy_cf.keras", BACKEND, [2, 3, 32, 48], "ok")]
+            for c in report["cells"]] == [("toy_cf.keras", backend, [2, 3, 32, 48], "ok")
+                                          for backend in check.installed_backends()]
 
 
 # --------------------------------------------------------------------------
