@@ -67,16 +67,19 @@ def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def validate_bool(name, value):
+    """Raise ``TypeError`` naming argument ``name`` unless ``value`` is a bool."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool. Received: {name}={value!r}")
+
+
 def validate_weights(weights, include_top, classes, *, allow_imagenet=True):
     """Validate the ``weights``/``include_top``/``classes`` trio.
 
     ``weights`` may be ``None``, ``"imagenet"`` or a path to a weights file
     (``.h5``, ``.weights.h5`` or ``.keras``) that exists.
     """
-    if not isinstance(include_top, bool):
-        raise TypeError(
-            f"`include_top` must be a bool. Received: include_top={include_top!r}"
-        )
+    validate_bool("include_top", include_top)
     if not _is_int(classes) or classes < 1:
         raise ValueError(
             "`classes` must be a positive integer. "

@@ -312,18 +312,13 @@ def apply_conv_bn(
         ...                   bn_epsilon=1.001e-5, activation="relu",
         ...                   conv_suffix="_conv", data_format=df, name="conv1")
     """
+    conv_cls, initializer = zoo_layers.Conv2D, {"kernel_initializer": kernel_initializer}
     if separable:
-        conv = zoo_layers.SeparableConv2D(
-            filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
-            data_format=data_format, name=f"{name}{conv_suffix}",
-        )
-    else:
-        conv = zoo_layers.Conv2D(
-            filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
-            data_format=data_format, kernel_initializer=kernel_initializer,
-            name=f"{name}{conv_suffix}",
-        )
-    x = conv(x)
+        conv_cls, initializer = zoo_layers.SeparableConv2D, {}
+    x = conv_cls(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+        data_format=data_format, name=f"{name}{conv_suffix}", **initializer,
+    )(x)
     x = zoo_layers.BatchNormalization(
         axis=imagenet.channel_axis(data_format), epsilon=bn_epsilon, momentum=bn_momentum,
         scale=bn_scale, name=bn_name or f"{name}_bn",

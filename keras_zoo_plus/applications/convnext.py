@@ -138,11 +138,7 @@ def validate_convnext_args(include_preprocessing, drop_path_rate, layer_scale_in
         TypeError, ValueError: naming the argument, the value received and
             what is allowed.
     """
-    if not isinstance(include_preprocessing, bool):
-        raise TypeError(
-            "`include_preprocessing` must be a bool. "
-            f"Received: include_preprocessing={include_preprocessing!r}"
-        )
+    imagenet.validate_bool("include_preprocessing", include_preprocessing)
     if (isinstance(drop_path_rate, bool) or not isinstance(drop_path_rate, (int, float))
             or not 0.0 <= drop_path_rate < 1.0):
         raise ValueError(

@@ -30,6 +30,7 @@ from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 from keras_zoo_plus.applications.efficientnet import (
     ACTIVATION,
+    BN_EPSILON,
     CONV_INITIALIZER,
     apply_residual,
     apply_squeeze_excite,
@@ -40,7 +41,6 @@ from keras_zoo_plus.applications.efficientnet import (
 from keras_zoo_plus.model_table import efficientnet_v2 as table
 
 BN_MOMENTUM = 0.9
-BN_EPSILON = 1e-3
 DROPOUT_RATE = 0.2
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_VARIANCE = (0.229**2, 0.224**2, 0.225**2)
@@ -136,11 +136,7 @@ def _efficientnet_v2(spec, variant, *, include_preprocessing, drop_connect_rate,
 def _build(model, variant, *, include_top, weights, input_tensor, input_shape, pooling,
            classes, classifier_activation, include_preprocessing, name, data_format,
            drop_connect_rate, depth_divisor):
-    if not isinstance(include_preprocessing, bool):
-        raise TypeError(
-            "`include_preprocessing` must be a bool. "
-            f"Received: include_preprocessing={include_preprocessing!r}"
-        )
+    imagenet.validate_bool("include_preprocessing", include_preprocessing)
     validate_rates_and_divisor(drop_connect_rate, depth_divisor, weights)
     spec = _common.prepare(
         model, include_top=include_top, weights=weights, input_tensor=input_tensor,

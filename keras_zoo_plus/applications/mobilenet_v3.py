@@ -115,15 +115,8 @@ def validate_mobilenet_v3_args(alpha, minimalistic, dropout_rate, include_prepro
             what is allowed.
     """
     check_width_multiplier(alpha)
-    if not isinstance(minimalistic, bool):
-        raise TypeError(
-            f"`minimalistic` must be a bool. Received: minimalistic={minimalistic!r}"
-        )
-    if not isinstance(include_preprocessing, bool):
-        raise TypeError(
-            "`include_preprocessing` must be a bool. "
-            f"Received: include_preprocessing={include_preprocessing!r}"
-        )
+    imagenet.validate_bool("minimalistic", minimalistic)
+    imagenet.validate_bool("include_preprocessing", include_preprocessing)
     if not _is_real(dropout_rate) or not 0 <= dropout_rate < 1:
         raise ValueError(
             "`dropout_rate` must be a float in [0, 1) (the dropout rate before the "

@@ -12,9 +12,8 @@ Files: keras.applications.efficientnet_v2's ``BASE_WEIGHTS_PATH`` (the
 ``efficientnet_v2`` folder of the usual base URL) and md5 ``WEIGHTS_HASHES``.
 """
 
-import math
-
 from keras_zoo_plus.model_table import ModelInfo, levels, official_files
+from keras_zoo_plus.model_table.efficientnet import round_repeats
 
 #: Stages at width and depth 1.0, keras.applications' ``DEFAULT_BLOCKS_ARGS``:
 #: (kernel, repeats, filters in, filters out, expansion, squeeze-and-excite
@@ -88,10 +87,6 @@ def round_filters(filters, width, divisor=8, min_depth=MIN_DEPTH):
     has no 10% correction)."""
     filters *= width
     return int(max(min_depth or divisor, int(filters + divisor / 2) // divisor * divisor))
-
-
-def round_repeats(repeats, depth):
-    return int(math.ceil(depth * repeats))
 
 
 def stage_blocks(variant, divisor=8):
