@@ -17,6 +17,7 @@ import math
 import pathlib
 
 import keras
+import model_cache
 import numpy as np
 import pytest
 import zoo_builds
@@ -25,7 +26,16 @@ from keras_zoo_plus import model_table, synthetic, weights
 from keras_zoo_plus.applications import efficientnet, efficientnet_v2
 from keras_zoo_plus.deferred import build_without_initializers
 
-from helpers import REL_TOL, golden_arrays, load_golden, rel_error, write_legacy_h5
+from helpers import (
+    REL_TOL,
+    golden_arrays,
+    golden_input,
+    legacy_entries,
+    load_golden,
+    rel_error,
+    run_model,
+    write_legacy_h5,
+)
 
 BACKEND = keras.backend.backend()
 
@@ -242,37 +252,37 @@ POLICIES = ("mixed_float16", "mixed_bfloat16")
 
 
 def _mixed_precision_run(name, policies, data_format, *, train):
-    """Under each of ``policies``: build, inference within rel 2e-2 of the
-    float32 model's (one reference for all), no NaN; with ``train``, the
-    steps that the first update takes."""
+    """Under each of ``policies``: the oracle case ``{name}_top`` (its size,
+    batch and synthetic weights, tests/test_parity.py) built under the
+    policy, inference within rel 2e-2 of the oracle's float32 output (the
+    golden file: an independent reference, and no float32 build of ours
+    to compile first), no NaN; with ``train``, the steps that the first
+    update takes."""
+    case = f"{name}_top"
     entry = model_table.get(name)
-    shape = (3, 48, 57) if data_format == "channels_first" else (48, 57, 3)
-    x = synthetic.synthetic_input((2, 48, 57, 3), seed=1)
-    if data_format == "channels_first":
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-
-    def build():
-        model = build_without_initializers(
-            entry.constructor, weights=None, input_shape=shape, classes=10,
-            classifier_activation=None, data_format=data_format)
-        return synthetic.apply_synthetic_weights(model, seed=3, family=entry.family)
-
-    reference = keras.ops.convert_to_numpy(build().predict_on_batch(x)).astype("float64")
+    kwargs = model_cache.constructor_kwargs(case, data_format)
+    structure, arrays = model_cache.synthetic_arrays(case)
+    expected, _ = load_golden(case)
+    x = golden_input(case, data_format)
     for policy in policies:
         previous = keras.config.dtype_policy().name
         keras.config.set_dtype_policy(policy)
         try:
-            model = build()
+            model = build_without_initializers(entry.constructor, weights=None, **kwargs)
+            weights.assign_legacy(model, legacy_entries(structure, arrays), source=case)
             compute = policy.split("_")[1]
             assert model.get_layer("stem_conv").compute_dtype == compute
             assert model.get_layer("stem_bn").variable_dtype == "float32"
-            y = keras.ops.convert_to_numpy(model.predict_on_batch(x)).astype("float64")
+            assert model.get_layer("predictions").compute_dtype == compute
+            # Eager on TensorFlow (no graph to trace), one XLA program on
+            # JAX, predict's path on torch: helpers.run_model.
+            y = run_model(model, x).astype("float64")
             loss = _first_update(model, x, f"{name} {policy}") if train else None
         finally:
             keras.config.set_dtype_policy(previous)
         assert np.all(np.isfinite(y))
-        err = rel_error(y, reference)
-        print(f"{name} {policy} {data_format}: rel {err:.3g} vs float32, loss {loss}")
+        err = rel_error(y, expected)
+        print(f"{name} {policy} {data_format}: rel {err:.3g} vs the float32 oracle, loss {loss}")
         assert err <= 2e-2, (policy, err)
 
 
@@ -286,7 +296,7 @@ def _first_update(model, x, what):
     kernel = model.get_layer("predictions").kernel
     before = keras.ops.convert_to_numpy(kernel).copy()
     for _ in range(8):
-        loss = float(model.train_on_batch(x, np.array([1, 2])))
+        loss = float(model.train_on_batch(x, np.arange(1, len(x) + 1)))
         assert np.isfinite(loss), what
         if not np.array_equal(before, keras.ops.convert_to_numpy(kernel)):
             return loss
