@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import pathlib
@@ -132,6 +133,29 @@ def input_shape_for(case, data_format):
 # Inference as NumPy: compiled on JAX, eager elsewhere; ``compiled=False``
 # forces the eager path (see keras_zoo_plus.check.run_inference).
 run_model = check.run_inference
+
+
+@contextlib.contextmanager
+def default_xla_optimizations():
+    """On JAX, compile at XLA's default optimization level inside the block,
+    whatever ``JAX_DISABLE_MOST_OPTIMIZATIONS`` says (the noxfile sets it:
+    LLVM at -O0 took a fifth to a third off every compilation, and its
+    outputs differ from the default pipeline's by about 1e-6; see the
+    noxfile's ENV). Elsewhere it does nothing. Yields whether the setting
+    was changed."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        yield False
+        return
+    import jax
+
+    previous = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield previous
+    finally:
+        jax.config.update("jax_disable_most_optimizations", previous)
 
 
 def structure_of_model(model):
