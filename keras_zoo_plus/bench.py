@@ -172,24 +172,42 @@ def _time(fn):
     return time.perf_counter() - start
 
 
+#: ``--peer`` values: what our model is timed against.
+PEERS = {"keras": "keras.applications", "torch": "plain PyTorch"}
+
+
 def compare(
-    name, batch=16, size=224, train=False, rounds=5, data_format="channels_last", log=print
+    name, batch=16, size=224, train=False, rounds=5, data_format="channels_last", log=print,
+    peer="keras",
 ):
-    """Time ours against keras.applications for one model.
+    """Time ours against keras.applications (or plain PyTorch) for one model.
 
     Args:
-        name: keras.applications constructor name.
+        name: keras.applications constructor name (any zoo constructor with
+            ``peer="torch"``).
         batch: Images per step.
         size: Input height and width.
         train: Time one SGD training step instead of inference.
         rounds: Timed rounds (each runs both models once) after a warm-up.
         data_format: Data format of our model.
         log: Where progress lines go.
+        peer: ``"keras"``: keras.applications' model on this backend;
+            ``"torch"``: the same graph as a plain ``torch.nn.Module``
+            (:mod:`keras_zoo_plus.torch_peer`: eval, ``no_grad``,
+            channels_last memory), inference only, torch backend only.
 
     Returns:
-        dict with ``model, mode, ours_ips, keras_ips, ratio, gflops`` and the
-        per-round ratios.
+        dict with ``model, mode, peer, ours_ips, peer_ips, keras_ips, ratio,
+        gflops`` and the per-round ratios (``keras_ips`` is ``peer_ips``
+        for the keras peer, None otherwise).
+
+    Raises:
+        ValueError: for a peer this backend or mode cannot time.
     """
+    if peer not in PEERS:
+        raise ValueError(f"`peer` must be one of {sorted(PEERS)}. Received: peer={peer!r}")
+    if peer == "torch":
+        return _compare_with_torch(name, batch, size, train, rounds, data_format, log)
     ours, theirs = build_pair(name, size, data_format)
     refused = theirs if isinstance(theirs, KerasRefused) else None
     rng = np.random.default_rng(1)
@@ -209,26 +227,14 @@ def compare(
     fns = {"ours": _step_fn(ours, x_ours, train)}
     if refused is None:
         fns["keras"] = _step_fn(theirs, x, train)
-    for fn in fns.values():  # warm-up: compile / trace / allocate
-        fn()
-    times = {k: [] for k in fns}
-    ratios = []
-    for r in range(rounds):
-        order = list(fns) if r % 2 == 0 else list(reversed(fns))
-        got = {k: _time(fns[k]) for k in order}
-        for k, v in got.items():
-            times[k].append(v)
-        line = f"  round {r + 1}: ours {got['ours']:.3f}s"
-        if refused is None:
-            ratios.append(got["keras"] / got["ours"])
-            line += f" keras {got['keras']:.3f}s ratio {ratios[-1]:.2f}"
-        log(line)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med, ratios = _alternate(fns, rounds, log)
     flops = model_flops(ours) * batch * (3 if train else 1)
     return {
         "model": name,
         "mode": "train" if train else "infer",
+        "peer": PEERS["keras"],
         "ours_ips": batch / med["ours"],
+        "peer_ips": batch / med["keras"] if refused is None else None,
         "keras_ips": batch / med["keras"] if refused is None else None,
         "ratio": statistics.median(ratios) if ratios else None,
         "ratios": ratios,
@@ -237,6 +243,82 @@ def compare(
         "keras_reference": None if refused is not None else getattr(
             theirs, "bench_reference", "public"),
     }
+
+
+def _compare_with_torch(name, batch, size, train, rounds, data_format, log):
+    """:func:`compare` against the plain-PyTorch program of the same graph
+    and weights (:func:`keras_zoo_plus.torch_peer.plain_torch_module`)."""
+    if keras.backend.backend() != "torch":
+        raise ValueError(
+            "`peer='torch'` times plain PyTorch against our torch backend; the backend is "
+            f"{keras.backend.backend()!r} (set KERAS_BACKEND=torch).")
+    if train:
+        raise ValueError("`peer='torch'` times inference only; received train=True.")
+    import torch
+
+    from keras_zoo_plus import torch_peer
+
+    ours = build_ours(name, size, data_format)
+    weights = [_random_like(v.shape, v.path, i) for i, v in enumerate(ours.weights)]
+    ours.set_weights(weights)
+    twin = ours
+    if data_format != "channels_last":  # the peer is read off a channels_last graph
+        twin = build_ours(name, size, "channels_last")
+        twin.set_weights(weights)
+    peer = torch_peer.plain_torch_module(twin)
+    del twin
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")
+    x_ours = np.transpose(x, (0, 3, 1, 2)).copy() if data_format == "channels_first" else x
+    x_peer = torch_peer.to_channels_last(x)
+
+    def run_peer():
+        with torch.no_grad():
+            return peer(x_peer)
+
+    a = keras.ops.convert_to_numpy(ours.predict_on_batch(x_ours))
+    b = run_peer().numpy()
+    dev = float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+    log(f"{name}: max rel deviation ours vs plain PyTorch {dev:.2e}")
+    med, ratios = _alternate({"ours": lambda: ours.predict_on_batch(x_ours), "peer": run_peer},
+                             rounds, log)
+    return {
+        "model": name,
+        "mode": "infer",
+        "peer": PEERS["torch"],
+        "ours_ips": batch / med["ours"],
+        "peer_ips": batch / med["peer"],
+        "keras_ips": None,
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+        "gflops": model_flops(ours) * batch / med["ours"] / 1e9,
+        "deviation": dev,
+        "keras_error": None,
+        "keras_reference": None,
+    }
+
+
+def _alternate(fns, rounds, log):
+    """Warm ``fns`` up (``{"ours": f}`` plus the peer's, ``"keras"`` or
+    ``"peer"``), then time them in ``rounds`` alternating rounds:
+    ``({key: median seconds}, [peer time / our time per round])``; no
+    ratios without a peer."""
+    for fn in fns.values():  # warm-up: compile / trace / allocate
+        fn()
+    other = next((k for k in fns if k != "ours"), None)
+    times = {k: [] for k in fns}
+    ratios = []
+    for r in range(rounds):
+        order = list(fns) if r % 2 == 0 else list(reversed(fns))
+        got = {k: _time(fns[k]) for k in order}
+        for k, v in got.items():
+            times[k].append(v)
+        line = f"  round {r + 1}: ours {got['ours']:.3f}s"
+        if other is not None:
+            ratios.append(got[other] / got["ours"])
+            line += f" {other} {got[other]:.3f}s ratio {ratios[-1]:.2f}"
+        log(line)
+    return {k: statistics.median(v) for k, v in times.items()}, ratios
 
 
 #: Run in a fresh process by :func:`peak_rss`: build one side's model with
@@ -307,17 +389,29 @@ def sgemm_peak(n=2048, repeats=5):
     return 2 * n**3 / best / 1e9
 
 
-def format_table(results):
-    """Markdown table of :func:`compare` results."""
+def format_table(results, latency=False):
+    """Markdown table of :func:`compare` results; ``latency`` adds the
+    milliseconds per image (what ``--latency``, batch 1, is about)."""
     backend = keras.backend.backend()
     memory = any("ours_peak_mib" in r for r in results)
+    torch_peer = any(r.get("peer") == PEERS["torch"] for r in results)
+    peer = "PyTorch" if torch_peer else "keras"
     lines = [
-        "| model | backend | mode | ours img/s | keras img/s | ratio (median) | ours GFLOP/s |"
+        f"| model | backend | mode | ours img/s | {peer} img/s | ratio (median) | ours GFLOP/s |"
+        + (f" ours ms/img | {peer} ms/img |" if latency else "")
         + (" ours peak MiB | keras peak MiB | memory ratio |" if memory else ""),
-        "|---|---|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if memory else ""),
+        "|---|---|---|---:|---:|---:|---:|" + ("---:|---:|" if latency else "")
+        + ("---:|---:|---:|" if memory else ""),
     ]
     notes = []
     for r in results:
+        if torch_peer:
+            row = (f"| {r['model']} | {backend} | {r['mode']} | {r['ours_ips']:.1f} | "
+                   f"{r['peer_ips']:.1f} | {r['ratio']:.2f}x | {r['gflops']:.1f} |")
+            if latency:
+                row += f" {1000 / r['ours_ips']:.1f} | {1000 / r['peer_ips']:.1f} |"
+            lines.append(row)
+            continue
         if r["ratio"] is None:
             keras_ips, ratio = "fails", "n/a"
             notes.append(f"{r['model']}: keras.applications fails: {r['keras_error']}")
@@ -333,6 +427,9 @@ def format_table(results):
             f"| {r['model']} | {backend} | {r['mode']} | {r['ours_ips']:.1f} | "
             f"{keras_ips} | {ratio} | {r['gflops']:.1f} |"
         )
+        if latency:
+            theirs_ms = "n/a" if r["ratio"] is None else f"{1000 / r['keras_ips']:.1f}"
+            row += f" {1000 / r['ours_ips']:.1f} | {theirs_ms} |"
         if memory:
             ours_mib, keras_mib = r.get("ours_peak_mib"), r.get("keras_peak_mib")
             row += f" {ours_mib:.0f} |" if ours_mib is not None else " n/a |"
@@ -427,21 +524,38 @@ def main(args):
                 "keras-zoo-plus: error: --plot needs matplotlib (pip install matplotlib)\n"
             )
             return 2
+    peer = getattr(args, "peer", "keras")
+    latency = getattr(args, "latency", False)
+    batch = args.batch
+    problem = None
+    if latency and batch not in (None, 1):
+        problem = f"--latency times one image; it cannot be combined with --batch {batch}"
+    elif peer == "torch" and keras.backend.backend() != "torch":
+        problem = ("--peer torch compares plain PyTorch with our torch backend; the backend is "
+                   f"{keras.backend.backend()} (set KERAS_BACKEND=torch)")
+    elif peer == "torch" and args.train:
+        problem = "--peer torch times inference only; it cannot be combined with --train"
+    elif peer == "torch" and getattr(args, "memory", False):
+        problem = "--memory compares with keras.applications; it cannot be combined with --peer torch"
+    if problem:
+        sys.stderr.write(f"keras-zoo-plus: error: {problem}\n")
+        return 2
+    batch = 1 if latency else (batch or 16)
     results = []
     for name in names:
         try:
-            results.append(
-                compare(name, args.batch, args.size, args.train, args.rounds, args.data_format)
-            )
+            results.append(compare(name, batch, args.size, args.train, args.rounds,
+                                   args.data_format, peer=peer))
         except ValueError as exc:
             sys.stderr.write(f"keras-zoo-plus: skipping {name}: {exc}\n")
     if getattr(args, "memory", False):
         for result in results:
-            ours = peak_rss(result["model"], "ours", args.batch, args.size, args.data_format)
-            theirs = peak_rss(result["model"], "keras", args.batch, args.size)
+            ours = peak_rss(result["model"], "ours", batch, args.size, args.data_format)
+            theirs = peak_rss(result["model"], "keras", batch, args.size)
             result.update(ours_peak_mib=ours, keras_peak_mib=theirs)
-    print(f"batch {args.batch}, {args.size}x{args.size}, {args.rounds} alternating rounds")
-    print(format_table(results))
+    print(f"batch {batch}, {args.size}x{args.size}, {args.rounds} alternating rounds, "
+          f"against {PEERS[peer]}")
+    print(format_table(results, latency=latency))
     peak = None
     if args.sgemm:
         peak = sgemm_peak()
@@ -454,7 +568,8 @@ def main(args):
             "schema_version": 1,
             "backend": keras.backend.backend(),
             "keras_version": keras.__version__,
-            "batch": args.batch,
+            "batch": batch,
+            "peer": PEERS[peer],
             "size": args.size,
             "rounds": args.rounds,
             "data_format": args.data_format,

@@ -407,10 +407,17 @@ def _add_bench_parser(sub):
     )
     p.add_argument("--models", nargs="+", default=list(BENCH_DEFAULT_MODELS), metavar="MODEL",
                    help=f"constructor names or 'all' (default: {' '.join(BENCH_DEFAULT_MODELS)})")
-    p.add_argument("--batch", type=_positive_int, default=16, help="images per step (default 16)")
+    p.add_argument("--batch", type=_positive_int, default=None,
+                   help="images per step (default 16; 1 with --latency)")
     p.add_argument("--size", type=_positive_int, default=224,
                    help="input height and width (default 224)")
     p.add_argument("--train", action="store_true", help="time an SGD training step")
+    p.add_argument("--peer", choices=["keras", "torch"], default="keras",
+                   help="what ours is timed against: keras.applications on this backend "
+                        "(default) or, on the torch backend, the same graph and weights as a "
+                        "plain torch.nn.Module (eval, no_grad, channels_last memory)")
+    p.add_argument("--latency", action="store_true",
+                   help="one image per step; the table adds milliseconds per image")
     p.add_argument("--rounds", type=_positive_int, default=5,
                    help="timed rounds after a warm-up (default 5)")
     p.add_argument(
