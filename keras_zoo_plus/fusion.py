@@ -268,6 +268,35 @@ def _enable(model):
     return len(plan) + len(dense)
 
 
+#: Layers whose ``call`` the fused inference path runs directly, without
+#: ``Layer.__call__`` (exact types: a subclass may override ``__call__``).
+#: Under a float32 policy, in inference, on tensors, ``__call__`` adds
+#: nothing to what ``call`` computes (no cast, no mask, built already) but
+#: its bookkeeping: 0.1-0.25 ms per layer here, most of a one-image
+#: MobileNetV2 or EfficientNetB0 call beside the fused convolutions.
+_DIRECT = frozenset({
+    keras.layers.Activation, keras.layers.Add, keras.layers.AveragePooling2D,
+    keras.layers.Concatenate, keras.layers.Dense, keras.layers.Dropout, keras.layers.Flatten,
+    keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
+    keras.layers.MaxPooling2D, keras.layers.Multiply, keras.layers.ReLU,
+    keras.layers.Rescaling, keras.layers.Reshape, keras.layers.ZeroPadding2D,
+    zoo_layers.Conv2D, zoo_layers.DepthwiseConv2D, zoo_layers.SeparableConv2D,
+})
+
+
+def _direct_call(op):
+    """``op.call`` as the graph walk calls operations, in inference
+    (``training=False`` where the layer takes it)."""
+    call = op.call
+    if getattr(op, "_call_has_training_arg", False):
+        def run(*args, **kwargs):
+            kwargs["training"] = False
+            return call(*args, **kwargs)
+
+        return run
+    return call
+
+
 def _fused_call(model, plan, dense_pairs=()):
     from keras.src.models.functional import operation_fn
 
@@ -322,12 +351,17 @@ def _fused_call(model, plan, dense_pairs=()):
     runners = {id(conv): fused(conv, bn, act) for conv, bn, act in plan}
     runners.update({id(d): fused_dense(d, f) for d, f in dense_pairs})
 
+    direct = {id(op): _direct_call(op) for op in model.operations
+              if type(op) in _DIRECT and getattr(op, "built", False)}
+
     def pick(training):
         def for_operation(op):
             if id(op) in runners:
                 return runners[id(op)]
             if id(op) in skipped:
                 return identity
+            if id(op) in direct and op.dtype_policy.name == "float32":
+                return direct[id(op)]
             return operation_fn(op, training=training)
 
         return for_operation
