@@ -366,16 +366,75 @@ def _fused_call(model, plan, dense_pairs=()):
 
         return for_operation
 
+    schedules = {}
+
     def call(inputs, training=None, mask=None, **kwargs):
         if training or mask is not None or kwargs:
             return original(inputs, training=training, mask=mask, **kwargs)
         standardized = model._standardize_inputs(inputs)
-        if not zoo_ops.fused_inference_active(keras.tree.flatten(standardized)[0]):
+        flat = keras.tree.flatten(standardized)
+        if not zoo_ops.fused_inference_active(flat[0]):
             return original(inputs, training=training, mask=mask, **kwargs)
-        outputs = model._run_through_graph(standardized, operation_fn=pick(training))
+        if training not in schedules:
+            schedules[training] = _schedule(model, pick(training))
+        outputs = _run_schedule(model, schedules[training], flat)
         return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
 
     call.plan = plan
     call.dense_plan = list(dense_pairs)
     setattr(call, _MARK, True)
     return call
+
+
+def _schedule(model, for_operation):
+    """The model's graph as a flat list of steps, in the order Keras' graph
+    walk (``Function._run_through_graph``) computes them: ``(function,
+    how, inputs, outputs, node)``. ``how`` says how the node's arguments
+    are read: 0, one tensor; 1, a list of tensors (Add, Concatenate...);
+    2, Keras' own ``fill_in``. Keras' walk re-reads every node's argument
+    structure and flattens every output with tree utilities on each call;
+    on torch that bookkeeping was about 9 ms of a 44 ms one-image
+    EfficientNetB0 call."""
+    from keras.src.backend.common.keras_tensor import KerasTensor
+
+    available = {id(x) for x in model.inputs}
+    steps = []
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            if not node.operation or node.is_input:
+                continue
+            if any(id(x) not in available for x in node.input_tensors):
+                continue  # not computable from these inputs (Keras skips it too)
+            arguments = node.arguments
+            args, kwargs = arguments.args, arguments.kwargs
+            if arguments._single_positional_tensor is not None:
+                how, inputs = 0, id(arguments._single_positional_tensor)
+            elif (not kwargs and len(args) == 1 and isinstance(args[0], (list, tuple))
+                  and all(isinstance(t, KerasTensor) for t in args[0])):
+                how, inputs = 1, [id(t) for t in args[0]]
+            else:
+                how, inputs = 2, None
+            outputs = [id(x) for x in node.outputs]
+            available.update(outputs)
+            steps.append((for_operation(node.operation), how, inputs, outputs, node))
+    return steps
+
+
+def _run_schedule(model, steps, inputs):
+    """:func:`_schedule`'s steps on the flat ``inputs``; the outputs in the
+    model's output structure."""
+    values = {id(x): y for x, y in zip(model.inputs, inputs)}
+    for function, how, args, outputs, node in steps:
+        if how == 0:
+            y = function(values[args])
+        elif how == 1:
+            y = function([values[k] for k in args])
+        else:
+            a, kw = node.arguments.fill_in(values)
+            y = function(*a, **kw)
+        if len(outputs) == 1 and not isinstance(y, (list, tuple, dict)):
+            values[outputs[0]] = y
+        else:
+            values.update(zip(outputs, keras.tree.flatten(y)))
+    return keras.tree.pack_sequence_as(model._outputs_struct,
+                                       [values[id(x)] for x in model.outputs])

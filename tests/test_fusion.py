@@ -635,3 +635,30 @@ if TORCH:
         np.testing.assert_allclose(keras.ops.convert_to_numpy(model.predict_on_batch(x)), out,
                                    rtol=1e-5, atol=1e-6)
 
+
+    def test_stateless_call_computes_with_the_values_it_is_given():
+        """In a stateless call the variables read as the given values
+        (Keras' StatelessScope), and the kept folded weights of the
+        model's own values must neither be used there nor be replaced."""
+        import torch
+
+        model = applications.MobileNetV2(weights=None, input_shape=(32, 40, 3), alpha=0.35,
+                                         classes=5, classifier_activation=None)
+        _randomize_batchnorm(model)
+        x = np.random.default_rng(9).random((2, 32, 40, 3)).astype("float32")
+        own = keras.ops.convert_to_numpy(model.predict_on_batch(x))  # folds and keeps
+        scaled = [w * 1.25 if w.ndim == 4 else w for w in model.get_weights()]
+        by_path = dict(zip([v.path for v in model.weights], scaled))
+        with torch.no_grad():
+            y, _ = model.stateless_call(
+                [torch.as_tensor(by_path[v.path]) for v in model.trainable_variables],
+                [torch.as_tensor(by_path[v.path]) for v in model.non_trainable_variables],
+                torch.as_tensor(x))
+        got = keras.ops.convert_to_numpy(y)
+        # The model's own values again: the kept weights are still theirs.
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(model.predict_on_batch(x)), own,
+                                   rtol=1e-6, atol=1e-7)
+        model.set_weights(scaled)
+        want = keras.ops.convert_to_numpy(model(x, training=False))
+        assert _rel(got, want) <= REL
+        assert _rel(got, own) > 1e-3

@@ -128,9 +128,10 @@ def conv_batchnorm(
     import torch
     import torch.nn.functional as F
 
-    convert = keras.ops.convert_to_tensor
     x = _to_nchw(x, data_format)
-    kernel = convert(kernel).to(x.dtype)
+    kernel = _tensor(kernel)
+    if kernel.dtype != x.dtype:
+        kernel = kernel.to(x.dtype)
     kh, kw = kernel.shape[:2]
     if kind == "separable":
         x = _depthwise(x, kernel, strides, padding, "channels_first", dilation_rate)
@@ -179,12 +180,28 @@ def conv_batchnorm(
 # --- helpers ---------------------------------------------------------------
 
 
+def _tensor(value):
+    """``value`` as a torch tensor: a tensor as it is, a Keras variable's
+    ``value`` (which honours a stateless scope and autocasting), anything
+    else through ``keras.ops.convert_to_tensor``. The inference path calls
+    this a few hundred times per image, where ``convert_to_tensor``'s
+    checks cost about 10 us each."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, keras.Variable):
+        return value.value
+    return keras.ops.convert_to_tensor(value)
+
+
+
 def _to_nchw(x, data_format):
     """A logical-NCHW view with channels_last strides, copying only when the
     input is not already laid out that way."""
     import torch
 
-    x = keras.ops.convert_to_tensor(x)
+    x = _tensor(x)
     if data_format == "channels_last":
         # The permuted view of a contiguous NHWC tensor *is* channels_last.
         x = x.permute(0, 3, 1, 2)
@@ -258,9 +275,8 @@ def _folded(kind, kernel, pointwise_kernel, bias, mean, variance, offset, scale,
     Nothing is kept while autograd records."""
     import torch
 
-    convert = keras.ops.convert_to_tensor
     sources = tuple(
-        None if v is None else convert(v)
+        None if v is None else _tensor(v)
         for v in (pointwise_kernel, bias, mean, variance, offset, scale)
     )
     key = (kind, float(epsilon), dtype, kernel._version) + tuple(
