@@ -284,17 +284,23 @@ _DIRECT = frozenset({
 })
 
 
-def _direct_call(op):
+def _direct_call(op, fallback):
     """``op.call`` as the graph walk calls operations, in inference
-    (``training=False`` where the layer takes it)."""
+    (``training=False`` where the layer takes it), while ``op``'s dtype
+    policy is float32; ``fallback`` (its ``Layer.__call__``) otherwise,
+    checked on every call: a policy can change after the first inference
+    (``layer.dtype_policy = ...``, quantization)."""
     call = op.call
-    if getattr(op, "_call_has_training_arg", False):
-        def run(*args, **kwargs):
-            kwargs["training"] = False
-            return call(*args, **kwargs)
+    training = getattr(op, "_call_has_training_arg", False)
 
-        return run
-    return call
+    def run(*args, **kwargs):
+        if op.dtype_policy.name != "float32":
+            return fallback(*args, **kwargs)
+        if training:
+            kwargs["training"] = False
+        return call(*args, **kwargs)
+
+    return run
 
 
 def _fused_call(model, plan, dense_pairs=()):
@@ -351,7 +357,7 @@ def _fused_call(model, plan, dense_pairs=()):
     runners = {id(conv): fused(conv, bn, act) for conv, bn, act in plan}
     runners.update({id(d): fused_dense(d, f) for d, f in dense_pairs})
 
-    direct = {id(op): _direct_call(op) for op in model.operations
+    direct = {id(op) for op in model.operations
               if type(op) in _DIRECT and getattr(op, "built", False)}
 
     def pick(training):
@@ -360,8 +366,8 @@ def _fused_call(model, plan, dense_pairs=()):
                 return runners[id(op)]
             if id(op) in skipped:
                 return identity
-            if id(op) in direct and op.dtype_policy.name == "float32":
-                return direct[id(op)]
+            if id(op) in direct:
+                return _direct_call(op, operation_fn(op, training=training))
             return operation_fn(op, training=training)
 
         return for_operation

@@ -662,3 +662,21 @@ if TORCH:
         want = keras.ops.convert_to_numpy(model(x, training=False))
         assert _rel(got, want) <= REL
         assert _rel(got, own) > 1e-3
+
+    def test_a_layer_whose_policy_changes_after_the_first_inference_follows_it():
+        """Plain layers run their ``call`` directly only under a float32
+        policy, checked on every call: a policy set after the first
+        inference (``layer.dtype_policy = ...``) reaches the next one."""
+        model = applications.MobileNetV2(weights=None, input_shape=(32, 40, 3), alpha=0.35,
+                                         classes=5, classifier_activation=None)
+        _randomize_batchnorm(model)
+        x = np.random.default_rng(10).random((2, 32, 40, 3)).astype("float32")
+        before = np.asarray(model.predict_on_batch(x), "float32")
+        head = model.get_layer("predictions")
+        head.dtype_policy = keras.DTypePolicy("mixed_bfloat16")
+        fused = keras.ops.convert_to_numpy(keras.ops.cast(model.predict_on_batch(x), "float32"))
+        plain = keras.ops.convert_to_numpy(keras.ops.cast(model(x, training=False), "float32"))
+        # bfloat16 moves the head's output by ~1e-3; run in float32 it
+        # would stay within float32 rounding (~1e-7) of before.
+        assert _rel(fused, before) > 1e-4
+        assert _rel(fused, plain) < 1e-2
