@@ -195,7 +195,6 @@ def _tensor(value):
     return keras.ops.convert_to_tensor(value)
 
 
-
 def _to_nchw(x, data_format):
     """A logical-NCHW view with channels_last strides, copying only when the
     input is not already laid out that way."""
@@ -234,7 +233,7 @@ def _fold_batchnorm(mean, variance, offset, scale, epsilon, dtype=None):
     import torch
 
     def tensor(value):
-        value = keras.ops.convert_to_tensor(value)
+        value = _tensor(value)
         return value if dtype is None else value.to(dtype)
 
     multiplier = torch.rsqrt(tensor(variance) + epsilon)
@@ -327,7 +326,7 @@ def _depthwise(x, kernel, strides, padding, data_format, dilation_rate):
     import torch.nn.functional as F
 
     x = _to_nchw(x, data_format)
-    kernel = keras.ops.convert_to_tensor(kernel).to(x.dtype)
+    kernel = _tensor(kernel).to(x.dtype)
     kh, kw, channels, _ = kernel.shape
     weight = _depthwise_weight(kernel)
     x, torch_padding = _padding(x, (kh, kw), strides, padding, dilation_rate)
