@@ -80,6 +80,29 @@ def test_keras_zoo_plus_load_model_reproduces_keras2(name, objects):
     assert_matches_keras2(model, name)
 
 
+def test_a_weights_file_with_chunked_layer_names_loads():
+    """k2_chunked_layer_names.h5 is tf_keras' ``save_weights`` of a model
+    whose layer names exceed HDF5's 64 KiB attribute limit, so the names are
+    in ``layer_names0`` and ``layer_names1`` (as in the official ResNetRS350
+    and ResNetRS420 files); only ``first`` and ``last`` hold weights."""
+    from keras_zoo_plus import weights
+
+    path = FIXTURES / "k2_chunked_layer_names.h5"
+    with h5py.File(path, "r") as f:
+        assert "layer_names" not in f.attrs and "layer_names1" in f.attrs
+    assert weights.is_legacy_h5(path)
+    entries = weights.read_legacy_h5(path)
+    assert [(name, [a.shape for a in arrays]) for name, arrays in entries] == [
+        ("first", [(6, 5), (5,)]), ("last", [(5, 3), (3,)])]
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="last")(
+        keras.layers.Dense(5, name="first")(inputs)))
+    weights.load_weights(model, str(path))
+    with np.load(FIXTURES / "k2_chunked_layer_names.npz") as data:
+        x, expected = data["input"], data["output"]
+    assert rel_error(run_model(model, x), expected) <= 1e-6
+
+
 def test_nested_classifier_structure_survives():
     model = keras_zoo_plus.load_model(FIXTURES / "k2_mobilenet_classifier.h5")
     features, head = model.layers

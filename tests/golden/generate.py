@@ -53,6 +53,20 @@ if _keras3:
     raise SystemExit(f"loading the cases imported Keras 3 ({_keras3[:3]}); it must not")
 
 
+def _list_attribute(group, name):
+    """A string-list attribute, read whole or from the chunks ``name0``,
+    ``name1``, ... that tf_keras writes past HDF5's 64 KiB attribute limit
+    (ResNetRS350 and 420 have over 2,000 layer names)."""
+    if name in group.attrs:
+        chunks = [name]
+    else:
+        chunks = []
+        while f"{name}{len(chunks)}" in group.attrs:
+            chunks.append(f"{name}{len(chunks)}")
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v)
+            for chunk in chunks for v in group.attrs[chunk]]
+
+
 def structure_of(model):
     """The layout of the legacy HDF5 file tf_keras writes for ``model``,
     read back from a real ``save_weights(".h5")``: for each layer with
@@ -62,12 +76,8 @@ def structure_of(model):
         model.save_weights(path)
         out = []
         with h5py.File(path, "r") as f:
-            for raw in f.attrs["layer_names"]:
-                name = raw.decode("utf8") if isinstance(raw, bytes) else str(raw)
-                wnames = [
-                    w.decode("utf8") if isinstance(w, bytes) else str(w)
-                    for w in f[name].attrs["weight_names"]
-                ]
+            for name in _list_attribute(f, "layer_names"):
+                wnames = _list_attribute(f[name], "weight_names")
                 if wnames:
                     out.append([name, wnames, [list(f[name][w].shape) for w in wnames]])
     return out
