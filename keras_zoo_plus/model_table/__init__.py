@@ -44,6 +44,8 @@ FAMILY_MODULES = (
     "convnext",
     "efficientnet",
     "efficientnet_v2",
+    "regnet",
+    "resnet_rs",
 )
 
 #: ``preprocess_input`` modes (``"none"``: the graph preprocesses itself).
