@@ -60,7 +60,10 @@ ENV = {
 # 5:51 to 3:52. NOX_PYTEST_WORKERS overrides ("0" runs in-process).
 WORKERS = os.environ.get("NOX_PYTEST_WORKERS", str(min(os.cpu_count() or 1, 4)))
 # The slowest tests of each run are listed in the log, to see what to trim.
-PYTEST_ARGS = ("-n", WORKERS, "--durations=15")
+# --dist loadgroup: tests marked with one xdist_group run on one worker (the
+# oracle cases that share a model build, tests/test_parity.py); the others
+# are spread as by default.
+PYTEST_ARGS = ("-n", WORKERS, "--dist", "loadgroup", "--durations=15")
 
 
 # The oldest Keras release we support (pyproject.toml: keras>=3.8).

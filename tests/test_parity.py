@@ -101,7 +101,12 @@ def _builds():
 
 PARAMS = [
     pytest.param(case, data_format, check,
-                 marks=[getattr(pytest.mark, m) for m in CASES[case].marks]
+                 # One worker runs every case of a build (noxfile: --dist
+                 # loadgroup): xdist's default sent a no-top case and its top
+                 # partner to different workers, which then built the model
+                 # twice (ResNetRS420: 60 s a build on torch).
+                 marks=[pytest.mark.xdist_group(f"{group[0]}-{data_format}")]
+                 + [getattr(pytest.mark, m) for m in CASES[case].marks]
                  + ([pytest.mark.xfail(strict=True, reason=FLOAT32_FLOOR[case])]
                     if case in FLOAT32_FLOOR else []),
                  id=f"{case}-{data_format}-{check}")
