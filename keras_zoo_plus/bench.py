@@ -1,5 +1,7 @@
 """Side-by-side speed of our models and keras.applications on the current
-backend (``keras-zoo-plus bench``).
+backend (``keras-zoo-plus bench``), or, with ``--peer``, plain PyTorch (torch
+backend) or tf_keras, Keras 2 (TensorFlow backend: the only other
+implementation of the RegNet and ResNetRS families).
 
 Both models are built with the same architecture and the same weights
 (copied in weighted-layer order, shapes checked), then timed in alternating
@@ -11,6 +13,7 @@ between rounds; the reported ratio is the median over rounds of
 
 Example:
     $ KERAS_BACKEND=jax keras-zoo-plus bench --models MobileNet ResNet50 --rounds 7
+    $ KERAS_BACKEND=tensorflow keras-zoo-plus bench --peer tf_keras --models RegNetY002
 """
 
 from __future__ import annotations
@@ -70,13 +73,15 @@ def build_pair(name, size=224, data_format="channels_last"):
     return ours, theirs
 
 
-def build_ours(name, size=224, data_format="channels_last"):
-    """Our constructor ``name`` with ``weights=None`` at ``size`` in ``data_format``."""
+def build_ours(name, size=224, data_format="channels_last", **kwargs):
+    """Our constructor ``name`` with ``weights=None`` at ``size`` in
+    ``data_format``; ``kwargs`` go to the constructor too (the tf_keras
+    peer passes ``classifier_activation=None``)."""
     from keras_zoo_plus import applications
 
     shape = (3, size, size) if data_format == "channels_first" else (size, size, 3)
     return getattr(applications, name)(weights=None, input_shape=shape,
-                                       data_format=data_format)
+                                       data_format=data_format, **kwargs)
 
 
 def build_keras(name, size=224):
@@ -158,9 +163,26 @@ def model_flops(model):
     return total
 
 
-def _step_fn(model, x, train):
+def _step_fn(model, x, train, from_logits=False):
+    """One timed step of ``model``: ``predict_on_batch``, or with ``train``
+    one SGD step (``from_logits``: the model returns logits, as both sides
+    of the tf_keras peer do, so the loss applies the softmax)."""
     if train:
-        model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="sparse_categorical_crossentropy")
+        loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True) if from_logits
+                else "sparse_categorical_crossentropy")
+        model.compile(optimizer=keras.optimizers.SGD(1e-4), loss=loss)
+        y = np.zeros((x.shape[0],), "int32")
+        return lambda: model.train_on_batch(x, y)
+    return lambda: model.predict_on_batch(x)
+
+
+def _tf_keras_step_fn(tf_keras, model, x, train):
+    """:func:`_step_fn` (with ``from_logits=True``) for a tf_keras model:
+    the same optimizer, learning rate, loss and labels, through tf_keras'
+    own ``compile`` and ``train_on_batch``."""
+    if train:
+        model.compile(optimizer=tf_keras.optimizers.SGD(1e-4),
+                      loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         y = np.zeros((x.shape[0],), "int32")
         return lambda: model.train_on_batch(x, y)
     return lambda: model.predict_on_batch(x)
@@ -173,18 +195,41 @@ def _time(fn):
 
 
 #: ``--peer`` values: what our model is timed against.
-PEERS = {"keras": "keras.applications", "torch": "plain PyTorch"}
+PEERS = {"keras": "keras.applications", "torch": "plain PyTorch",
+         "tf_keras": "tf_keras (Keras 2)"}
+
+#: Column label of each peer in :func:`format_table`.
+_PEER_LABELS = {PEERS["keras"]: "keras", PEERS["torch"]: "PyTorch",
+                PEERS["tf_keras"]: "tf_keras"}
+
+_TF_KERAS_MISSING = "`peer='tf_keras'` needs tf_keras (pip install tf_keras)"
+
+
+def _import_tf_keras():
+    """The ``tf_keras`` module (Keras 2), imported beside Keras 3: it is a
+    separate package, so nothing global (TF_USE_LEGACY_KERAS) is set.
+
+    Raises:
+        ValueError: if tf_keras is not installed.
+    """
+    try:
+        import tf_keras
+    except ImportError:
+        raise ValueError(_TF_KERAS_MISSING) from None
+    return tf_keras
 
 
 def compare(
     name, batch=16, size=224, train=False, rounds=5, data_format="channels_last", log=print,
     peer="keras",
 ):
-    """Time ours against keras.applications (or plain PyTorch) for one model.
+    """Time ours against keras.applications (plain PyTorch, tf_keras) for
+    one model.
 
     Args:
         name: keras.applications constructor name (any zoo constructor with
-            ``peer="torch"``).
+            ``peer="torch"``, any tf_keras.applications has with
+            ``peer="tf_keras"``).
         batch: Images per step.
         size: Input height and width.
         train: Time one SGD training step instead of inference.
@@ -194,12 +239,16 @@ def compare(
         peer: ``"keras"``: keras.applications' model on this backend;
             ``"torch"``: the same graph as a plain ``torch.nn.Module``
             (:mod:`keras_zoo_plus.torch_peer`: eval, ``no_grad``,
-            channels_last memory), inference only, torch backend only.
+            channels_last memory), inference only, torch backend only;
+            ``"tf_keras"``: tf_keras.applications' model (Keras 2, on the
+            same TensorFlow), TensorFlow backend only, both sides built
+            with ``classifier_activation=None``.
 
     Returns:
         dict with ``model, mode, peer, ours_ips, peer_ips, keras_ips, ratio,
         gflops`` and the per-round ratios (``keras_ips`` is ``peer_ips``
-        for the keras peer, None otherwise).
+        for the keras peer, None otherwise; the other peers add the
+        outputs' max relative ``deviation``).
 
     Raises:
         ValueError: for a peer this backend or mode cannot time.
@@ -208,6 +257,8 @@ def compare(
         raise ValueError(f"`peer` must be one of {sorted(PEERS)}. Received: peer={peer!r}")
     if peer == "torch":
         return _compare_with_torch(name, batch, size, train, rounds, data_format, log)
+    if peer == "tf_keras":
+        return _compare_with_tf_keras(name, batch, size, train, rounds, data_format, log)
     ours, theirs = build_pair(name, size, data_format)
     refused = theirs if isinstance(theirs, KerasRefused) else None
     rng = np.random.default_rng(1)
@@ -292,6 +343,70 @@ def _compare_with_torch(name, batch, size, train, rounds, data_format, log):
         "ratio": statistics.median(ratios),
         "ratios": ratios,
         "gflops": model_flops(ours) * batch / med["ours"] / 1e9,
+        "deviation": dev,
+        "keras_error": None,
+        "keras_reference": None,
+    }
+
+
+def _compare_with_tf_keras(name, batch, size, train, rounds, data_format, log):
+    """:func:`compare` against tf_keras.applications' ``name`` (Keras 2) on
+    the same TensorFlow, both with the same random weights and
+    ``classifier_activation=None`` (tf_keras' RegNet ignores the argument
+    and returns logits; ours applies it)."""
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "`peer='tf_keras'` times tf_keras (Keras 2, TensorFlow) against our TensorFlow "
+            f"backend; the backend is {keras.backend.backend()!r} (set "
+            "KERAS_BACKEND=tensorflow).")
+    tf_keras = _import_tf_keras()
+    from keras_zoo_plus import applications
+
+    if name.startswith("_") or not (hasattr(applications, name)
+                                    and hasattr(tf_keras.applications, name)):
+        raise ValueError(
+            f"`models`: {name!r} is not a constructor of both keras_zoo_plus.applications "
+            "and tf_keras.applications.")
+    ours = build_ours(name, size, data_format, classifier_activation=None)
+    theirs = getattr(tf_keras.applications, name)(
+        weights=None, input_shape=(size, size, 3), classifier_activation=None)
+    # Same weighted layers in the same order (the graphs are tf_keras'):
+    # one flat list of arrays fits both, checked shape by shape.
+    ours_shapes = [tuple(v.shape) for v in ours.weights]
+    theirs_shapes = [tuple(w.shape) for w in theirs.get_weights()]
+    if ours_shapes != theirs_shapes:
+        at = next((i for i, (a, b) in enumerate(zip(ours_shapes, theirs_shapes)) if a != b),
+                  min(len(ours_shapes), len(theirs_shapes)))
+        raise ValueError(
+            f"{name}: weighted layers of ours and tf_keras.applications differ ({len(ours_shapes)} "
+            f"vs {len(theirs_shapes)} weights; the first mismatch is weight {at}: "
+            f"{ours_shapes[at] if at < len(ours_shapes) else None} vs "
+            f"{theirs_shapes[at] if at < len(theirs_shapes) else None}).")
+    weights = [_random_like(v.shape, v.path, i) for i, v in enumerate(ours.weights)]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")
+    x_ours = np.transpose(x, (0, 3, 1, 2)).copy() if data_format == "channels_first" else x
+    # Same weights, same input: the outputs must agree before timing means
+    # anything (checked in train mode too: the step starts from these weights).
+    a = keras.ops.convert_to_numpy(ours.predict_on_batch(x_ours))
+    b = np.asarray(theirs.predict_on_batch(x))
+    dev = float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+    log(f"{name}: max rel deviation ours vs tf_keras {dev:.2e}")
+    fns = {"ours": _step_fn(ours, x_ours, train, from_logits=True),
+           "peer": _tf_keras_step_fn(tf_keras, theirs, x, train)}
+    med, ratios = _alternate(fns, rounds, log)
+    return {
+        "model": name,
+        "mode": "train" if train else "infer",
+        "peer": PEERS["tf_keras"],
+        "ours_ips": batch / med["ours"],
+        "peer_ips": batch / med["peer"],
+        "keras_ips": None,
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+        "gflops": model_flops(ours) * batch * (3 if train else 1) / med["ours"] / 1e9,
         "deviation": dev,
         "keras_error": None,
         "keras_reference": None,
@@ -394,8 +509,11 @@ def format_table(results, latency=False):
     milliseconds per image (what ``--latency``, batch 1, is about)."""
     backend = keras.backend.backend()
     memory = any("ours_peak_mib" in r for r in results)
-    torch_peer = any(r.get("peer") == PEERS["torch"] for r in results)
-    peer = "PyTorch" if torch_peer else "keras"
+    # One peer per run (main's --peer); a peer other than keras.applications
+    # never refuses a model, so its rows need no "fails" cells or notes.
+    peers = {r.get("peer", PEERS["keras"]) for r in results}
+    other = next((p for p in peers if p != PEERS["keras"]), None)
+    peer = _PEER_LABELS.get(other or PEERS["keras"], other)
     lines = [
         f"| model | backend | mode | ours img/s | {peer} img/s | ratio (median) | ours GFLOP/s |"
         + (f" ours ms/img | {peer} ms/img |" if latency else "")
@@ -405,7 +523,7 @@ def format_table(results, latency=False):
     ]
     notes = []
     for r in results:
-        if torch_peer:
+        if other is not None:
             row = (f"| {r['model']} | {backend} | {r['mode']} | {r['ours_ips']:.1f} | "
                    f"{r['peer_ips']:.1f} | {r['ratio']:.2f}x | {r['gflops']:.1f} |")
             if latency:
@@ -442,7 +560,8 @@ def format_table(results, latency=False):
 
 
 def plot(results, path):
-    """Bar chart of img/s, ours vs keras.applications, saved to ``path``.
+    """Bar chart of img/s, ours vs the peer (keras.applications unless
+    ``--peer`` said otherwise), saved to ``path``.
 
     Raises:
         RuntimeError: if matplotlib is not installed.
@@ -459,7 +578,8 @@ def plot(results, path):
     labels = [f"{r['model']}\n{r['mode']}" for r in results]
     pos = np.arange(len(results))
     fig, ax = plt.subplots(figsize=(max(4, 1.8 * len(results)), 3.5))
-    ax.bar(pos - 0.2, [r["keras_ips"] or 0 for r in results], 0.4, label="keras.applications")
+    peer = results[0].get("peer", PEERS["keras"]) if results else PEERS["keras"]
+    ax.bar(pos - 0.2, [r.get("peer_ips") or 0 for r in results], 0.4, label=peer)
     ax.bar(pos + 0.2, [r["ours_ips"] for r in results], 0.4, label="keras_zoo_plus")
     for p, r in zip(pos, results):
         text = "keras fails" if r["ratio"] is None else f"{r['ratio']:.2f}x"
@@ -473,20 +593,27 @@ def plot(results, path):
     plt.close(fig)
 
 
-def bench_models():
-    """Constructor names both keras_zoo_plus.applications and
-    keras.applications have (the models ``bench`` can compare)."""
+def bench_models(peer="keras"):
+    """Constructor names both keras_zoo_plus.applications and the peer's
+    library have (the models ``bench`` can compare): keras.applications'
+    (for ``"keras"`` and ``"torch"``) or, for ``"tf_keras"``,
+    tf_keras.applications' (imported here: :class:`ValueError` if missing).
+    """
     from keras_zoo_plus import applications
 
+    library = _import_tf_keras().applications if peer == "tf_keras" else keras.applications
     return [
         n for n in applications.__all__
-        if n[0].isupper() and hasattr(keras.applications, n)
+        if n[0].isupper() and hasattr(library, n)
     ]
 
 
-def _model_names(values):
+def _model_names(values, peer="keras"):
     """``--models`` values: constructor names, or ``all``."""
-    known = bench_models()
+    try:
+        known = bench_models(peer)
+    except ValueError:  # tf_keras is missing: said in the command line's terms
+        raise UsageError("--peer tf_keras needs tf_keras (pip install tf_keras)") from None
     names = []
     for value in values:
         if value == "all":
@@ -511,8 +638,20 @@ def main(args):
     import json
     import sys
 
+    peer = getattr(args, "peer", "keras")
+    problem = None
+    # Before the names: tf_keras' model list needs TensorFlow and tf_keras.
+    if peer == "tf_keras" and keras.backend.backend() != "tensorflow":
+        problem = ("--peer tf_keras compares tf_keras (Keras 2) with our TensorFlow backend; "
+                   f"the backend is {keras.backend.backend()} (set KERAS_BACKEND=tensorflow)")
+    elif peer == "tf_keras" and getattr(args, "memory", False):
+        problem = ("--memory compares with keras.applications; it cannot be combined with "
+                   "--peer tf_keras")
+    if problem:
+        sys.stderr.write(f"keras-zoo-plus: error: {problem}\n")
+        return 2
     try:
-        names = _model_names(args.models)
+        names = _model_names(args.models, peer)
     except UsageError as exc:
         sys.stderr.write(f"keras-zoo-plus: error: {exc}\n")
         return 2
@@ -524,10 +663,8 @@ def main(args):
                 "keras-zoo-plus: error: --plot needs matplotlib (pip install matplotlib)\n"
             )
             return 2
-    peer = getattr(args, "peer", "keras")
     latency = getattr(args, "latency", False)
     batch = args.batch
-    problem = None
     if latency and batch not in (None, 1):
         problem = f"--latency times one image; it cannot be combined with --batch {batch}"
     elif peer == "torch" and keras.backend.backend() != "torch":

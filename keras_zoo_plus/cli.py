@@ -412,10 +412,13 @@ def _add_bench_parser(sub):
     p.add_argument("--size", type=_positive_int, default=224,
                    help="input height and width (default 224)")
     p.add_argument("--train", action="store_true", help="time an SGD training step")
-    p.add_argument("--peer", choices=["keras", "torch"], default="keras",
+    p.add_argument("--peer", choices=["keras", "torch", "tf_keras"], default="keras",
                    help="what ours is timed against: keras.applications on this backend "
-                        "(default) or, on the torch backend, the same graph and weights as a "
-                        "plain torch.nn.Module (eval, no_grad, channels_last memory)")
+                        "(default); on the torch backend, the same graph and weights as a "
+                        "plain torch.nn.Module (eval, no_grad, channels_last memory); on the "
+                        "TensorFlow backend, tf_keras.applications (Keras 2, needs tf_keras; "
+                        "the only other RegNet and ResNetRS), both with logits "
+                        "(classifier_activation=None), not with --memory")
     p.add_argument("--latency", action="store_true",
                    help="one image per step; the table adds milliseconds per image")
     p.add_argument("--rounds", type=_positive_int, default=5,

@@ -1,11 +1,16 @@
 """``keras-zoo-plus bench``: argument errors, the shared weights that make
-the comparison fair, the report, and keras.applications' refusals.
+the comparison fair, the report, and keras.applications' refusals; the
+tf_keras (Keras 2) peer on the TensorFlow backend.
 
 Timings themselves are not asserted (benchmarks/README.md holds figures);
-these tests run one tiny round so the command cannot silently rot."""
+these tests run one tiny round so the command cannot silently rot. The
+tf_keras comparisons are slow-marked: tf_keras is installed by `nox -s slow`
+(beside the three backends), not by the per-backend sessions, and a test
+that needs it fails where it is missing instead of skipping."""
 
 import json
 import re
+import sys
 
 import keras
 import numpy as np
@@ -14,6 +19,8 @@ import pytest
 from keras_zoo_plus import bench, cli, model_table
 
 SMALL = dict(batch=1, size=32, rounds=1)
+BACKEND = keras.backend.backend()
+TENSORFLOW = BACKEND == "tensorflow"
 
 
 def _run(capsys, *argv):
@@ -171,3 +178,128 @@ def test_peak_rss_refuses_an_unknown_side():
     with pytest.raises(ValueError, match=re.escape(
             '`side` must be "ours" or "keras". Received: side=\'theirs\'')):
         bench.peak_rss("MobileNet", "theirs")
+
+
+def test_table_names_the_tf_keras_peer():
+    result = {"model": "RegNetX002", "mode": "infer", "peer": "tf_keras (Keras 2)",
+              "ours_ips": 40.0, "peer_ips": 32.0, "keras_ips": None, "ratio": 1.25,
+              "ratios": [1.25], "gflops": 3.0, "deviation": 1e-7, "keras_error": None,
+              "keras_reference": None}
+    head, rule, row = bench.format_table([result], latency=True).splitlines()
+    assert head == ("| model | backend | mode | ours img/s | tf_keras img/s | ratio (median) | "
+                    "ours GFLOP/s | ours ms/img | tf_keras ms/img |")
+    assert rule == "|---|---|---|---:|---:|---:|---:|---:|---:|"
+    assert row == f"| RegNetX002 | {BACKEND} | infer | 40.0 | 32.0 | 1.25x | 3.0 | 25.0 | 31.2 |"
+
+
+if not TENSORFLOW:
+
+    def test_tf_keras_peer_needs_the_tensorflow_backend(capsys):
+        code, out, err = _run(capsys, "--models", "RegNetX002", "--peer", "tf_keras")
+        assert (code, out) == (2, "")
+        assert err == (
+            "keras-zoo-plus: error: --peer tf_keras compares tf_keras (Keras 2) with our "
+            f"TensorFlow backend; the backend is {BACKEND} (set KERAS_BACKEND=tensorflow)\n")
+
+    def test_compare_with_tf_keras_names_the_backend():
+        with pytest.raises(ValueError) as exc:
+            bench.compare("RegNetX002", peer="tf_keras", log=lambda *a: None, **SMALL)
+        assert str(exc.value) == (
+            "`peer='tf_keras'` times tf_keras (Keras 2, TensorFlow) against our TensorFlow "
+            f"backend; the backend is {BACKEND!r} (set KERAS_BACKEND=tensorflow).")
+
+
+if TENSORFLOW:
+
+    def test_tf_keras_peer_has_no_memory_columns(capsys):
+        code, out, err = _run(capsys, "--models", "RegNetX002", "--peer", "tf_keras",
+                              "--memory")
+        assert (code, out) == (2, "")
+        assert err == ("keras-zoo-plus: error: --memory compares with keras.applications; it "
+                       "cannot be combined with --peer tf_keras\n")
+
+    def test_tf_keras_peer_names_the_missing_package(capsys, monkeypatch):
+        # None in sys.modules makes `import tf_keras` raise ImportError, as
+        # where it is not installed (the tensorflow session).
+        monkeypatch.setitem(sys.modules, "tf_keras", None)
+        code, out, err = _run(capsys, "--models", "RegNetX002", "--peer", "tf_keras")
+        assert (code, out) == (2, "")
+        assert err == ("keras-zoo-plus: error: --peer tf_keras needs tf_keras "
+                       "(pip install tf_keras)\n")
+        with pytest.raises(ValueError) as exc:
+            bench.compare("RegNetX002", peer="tf_keras", log=lambda *a: None, **SMALL)
+        assert str(exc.value) == "`peer='tf_keras'` needs tf_keras (pip install tf_keras)"
+
+    @pytest.mark.slow
+    def test_all_with_tf_keras_is_every_zoo_constructor():
+        # tf_keras.applications has every family of the table, RegNet and
+        # ResNetRS included; keras.applications has neither.
+        names = bench._model_names(["all"], "tf_keras")
+        assert sorted(names) == sorted(e.constructor_name for e in model_table.entries())
+        assert {"RegNetX002", "RegNetY320", "ResNetRS50", "ResNetRS420", "MobileNet"} <= set(names)
+        assert not {"RegNetX002", "ResNetRS50"} & set(bench.bench_models())
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+    def test_bench_against_tf_keras(capsys, tmp_path, data_format):
+        path = tmp_path / "bench.json"
+        code, out, err = _run(capsys, "--models", "RegNetX002", "--peer", "tf_keras", "--batch",
+                              "2", "--size", "32", "--rounds", "1", "--data-format", data_format,
+                              "--json", str(path))
+        assert code == 0, err
+        lines = out.splitlines()
+        assert "batch 2, 32x32, 1 alternating rounds, against tf_keras (Keras 2)" in lines
+        (dev,) = [line for line in lines if "max rel deviation ours vs tf_keras" in line]
+        assert float(dev.rsplit(" ", 1)[1]) <= 1e-5
+        header = [line for line in lines if line.startswith("| model |")][0]
+        assert "| ours img/s | tf_keras img/s | ratio (median) |" in header
+        assert any(line.startswith("| RegNetX002 | tensorflow | infer |") for line in lines)
+        (result,) = json.loads(path.read_text())["results"]
+        assert result["peer"] == "tf_keras (Keras 2)" and result["mode"] == "infer"
+        assert 0 <= result["deviation"] <= 1e-5
+        assert result["keras_ips"] is None and result["keras_error"] is None
+        assert result["ours_ips"] > 0 and result["peer_ips"] > 0 and result["gflops"] > 0
+        assert result["ratio"] == pytest.approx(result["ratios"][0])
+
+    def _tiny_pair(monkeypatch, units=(5, 5)):
+        """``TinyNet`` in keras_zoo_plus.applications (Keras 3) and in
+        tf_keras.applications: conv, BN, pooling, dense (``units`` each).
+        A zoo model's training step takes ~25 s to trace here (both sides);
+        this one, the same code path, about a second."""
+        import tf_keras
+
+        from keras_zoo_plus import applications
+
+        def build(lib, dense_units):
+            def ctor(weights=None, input_shape=None, classifier_activation="softmax",
+                     data_format="channels_last"):
+                inputs = lib.Input(input_shape)
+                x = lib.layers.Conv2D(4, 3, strides=2, name="conv")(inputs)
+                x = lib.layers.BatchNormalization(name="bn")(x)
+                x = lib.layers.GlobalAveragePooling2D()(x)
+                outputs = lib.layers.Dense(dense_units, activation=classifier_activation,
+                                           name="head")(x)
+                return lib.Model(inputs, outputs)
+            return ctor
+
+        monkeypatch.setattr(applications, "TinyNet", build(keras, units[0]), raising=False)
+        monkeypatch.setattr(tf_keras.applications, "TinyNet", build(tf_keras, units[1]),
+                            raising=False)
+
+    @pytest.mark.slow
+    def test_tf_keras_training_step(monkeypatch):
+        _tiny_pair(monkeypatch)
+        result = bench.compare("TinyNet", batch=2, size=16, train=True, rounds=2,
+                               log=lambda *a: None, peer="tf_keras")
+        assert result["mode"] == "train" and result["peer"] == "tf_keras (Keras 2)"
+        assert result["deviation"] <= 1e-6
+        assert len(result["ratios"]) == 2 and result["ratio"] > 0 and result["peer_ips"] > 0
+
+    @pytest.mark.slow
+    def test_tf_keras_weights_must_line_up(monkeypatch):
+        _tiny_pair(monkeypatch, units=(5, 6))
+        with pytest.raises(ValueError) as exc:
+            bench.compare("TinyNet", peer="tf_keras", log=lambda *a: None, **SMALL)
+        assert str(exc.value) == (
+            "TinyNet: weighted layers of ours and tf_keras.applications differ (8 vs 8 "
+            "weights; the first mismatch is weight 6: (4, 5) vs (4, 6)).")
