@@ -69,6 +69,12 @@ SIZES = {
     # (round up); V2: "same" stride-2 convolutions (round up).
     "efficientnet": lambda n: _chain(_up(n), _up, _up, _up, _up),
     "efficientnet_v2": lambda n: _chain(_up(n), _up, _up, _up, _up),
+    # RegNet: "same" stride-2 3x3 convolutions, 1x1 stride-2 "valid"
+    # shortcuts (ceil(n / 2) too). ResNet-RS: stride-2 3x3 convolutions
+    # padded by one on each side, then "valid"; 2x2 "same" average pools on
+    # the shortcuts.
+    "regnet": lambda n: _chain(_up(n), _up, _up, _up, _up),
+    "resnet_rs": lambda n: _chain(_up(n), _up, _up, _up, _up),
 }
 
 
