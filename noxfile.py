@@ -34,6 +34,14 @@ BACKEND_PACKAGES = {
 ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "PYTHONHASHSEED": "0",
+    # TensorFlow turns oneDNN on by default only on CPUs with AVX-512; without
+    # it, its CPU Conv2D refuses channels_first, so the users' models of the
+    # `check --model` tests (plain keras.layers.Conv2D) failed in
+    # channels_first on an AMD EPYC without AVX-512 (2026-11-30) and passed
+    # on the AVX-512 machines. Our own layers do not depend on it (they run
+    # channels_first convolutions as NHWC on TensorFlow); the README gives
+    # users the same setting. With it every CI machine runs alike.
+    "TF_ENABLE_ONEDNN_OPTS": "1",
     # JAX's persistent compilation cache, shared by every session, test and
     # subprocess: eager JAX compiles each operation (weight initialisers
     # included) once per shape, which made model building the larger part
