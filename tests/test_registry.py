@@ -12,7 +12,7 @@ def test_list_models_wildcards():
         "resnetrs101", "resnetrs152", "resnetrs200", "resnetrs270", "resnetrs350",
         "resnetrs420", "resnetrs50"]
     assert kzp.list_models("resnet??") == ["resnet50"]
-    assert kzp.list_models("regnety0?2") == ["regnety002"]
+    assert kzp.list_models("regnety00?") == ["regnety002", "regnety004", "regnety006", "regnety008"]
     assert kzp.list_models("resnet*v2") == ["resnet101v2", "resnet152v2", "resnet50v2"]
     assert kzp.list_models("VGG1?") == ["vgg16", "vgg19"]
     assert kzp.list_models("nothing*") == []
