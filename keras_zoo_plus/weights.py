@@ -50,7 +50,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_zoo_plus import model_table
+from keras_zoo_plus import h5_format, model_table
 from keras_zoo_plus.model_table import BASE_URL_ENV, DEFAULT_BASE_URL, WeightFile, base_url
 
 __all__ = [
@@ -331,27 +331,6 @@ def weighted_layers(model):
     return [layer for layer in model.layers if layer.weights]
 
 
-def _decode(value):
-    return value.decode("utf8") if isinstance(value, bytes) else str(value)
-
-
-def h5_list_attribute(group, name):
-    """A list attribute of a legacy Keras HDF5 group (``layer_names``,
-    ``weight_names``) as strings, or None if absent.
-
-    HDF5 keeps attributes in the object header, at most 64 KiB, so Keras 2
-    writes a longer list in chunks ``name0``, ``name1``, ... (the official
-    ResNetRS350 and ResNetRS420 files: over 2,000 layer names).
-    """
-    if name in group.attrs:
-        return [_decode(v) for v in group.attrs[name]]
-    out, chunk = [], 0
-    while f"{name}{chunk}" in group.attrs:
-        out.extend(_decode(v) for v in group.attrs[f"{name}{chunk}"])
-        chunk += 1
-    return out if chunk else None
-
-
 def read_legacy_h5(path):
     """Read a legacy (Keras 1/2, tf_keras) HDF5 weights or model file.
 
@@ -363,7 +342,7 @@ def read_legacy_h5(path):
 
     with h5py.File(path, "r") as f:
         group = f["model_weights"] if "model_weights" in f else f
-        layer_names = h5_list_attribute(group, "layer_names")
+        layer_names = h5_format.list_attribute(group, "layer_names")
         if layer_names is None:
             raise ValueError(
                 f"{path} is not a legacy Keras HDF5 weights file "
@@ -372,7 +351,7 @@ def read_legacy_h5(path):
         out = []
         for lname in layer_names:
             g = group[lname]
-            names = h5_list_attribute(g, "weight_names") or []
+            names = h5_format.list_attribute(g, "weight_names") or []
             if names:
                 out.append((lname, [np.asarray(g[n]) for n in names]))
         return out
@@ -384,7 +363,7 @@ def is_legacy_h5(path):
     try:
         with h5py.File(path, "r") as f:
             group = f["model_weights"] if "model_weights" in f else f
-            return h5_list_attribute(group, "layer_names") is not None
+            return h5_format.list_attribute(group, "layer_names") is not None
     except OSError:
         return False
 

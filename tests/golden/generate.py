@@ -47,24 +47,11 @@ def _load(name, path):
 sys.path.insert(0, str(ROOT))
 _before = set(sys.modules)
 synthetic = _load("zoo_synthetic", ROOT / "keras_zoo_plus" / "synthetic.py")
+h5_format = _load("zoo_h5_format", ROOT / "keras_zoo_plus" / "h5_format.py")
 cases = _load("zoo_cases", HERE / "cases.py")
 _keras3 = sorted(m for m in set(sys.modules) - _before if m == "keras" or m.startswith("keras."))
 if _keras3:
     raise SystemExit(f"loading the cases imported Keras 3 ({_keras3[:3]}); it must not")
-
-
-def _list_attribute(group, name):
-    """A string-list attribute, read whole or from the chunks ``name0``,
-    ``name1``, ... that tf_keras writes past HDF5's 64 KiB attribute limit
-    (ResNetRS350 and 420 have over 2,000 layer names)."""
-    if name in group.attrs:
-        chunks = [name]
-    else:
-        chunks = []
-        while f"{name}{len(chunks)}" in group.attrs:
-            chunks.append(f"{name}{len(chunks)}")
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v)
-            for chunk in chunks for v in group.attrs[chunk]]
 
 
 def structure_of(model):
@@ -76,8 +63,8 @@ def structure_of(model):
         model.save_weights(path)
         out = []
         with h5py.File(path, "r") as f:
-            for name in _list_attribute(f, "layer_names"):
-                wnames = _list_attribute(f[name], "weight_names")
+            for name in h5_format.list_attribute(f, "layer_names"):
+                wnames = h5_format.list_attribute(f[name], "weight_names")
                 if wnames:
                     out.append([name, wnames, [list(f[name][w].shape) for w in wnames]])
     return out
