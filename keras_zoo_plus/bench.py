@@ -163,29 +163,31 @@ def model_flops(model):
     return total
 
 
-def _step_fn(model, x, train, from_logits=False):
+def _step_fn(model, x, train, from_logits=False, library=keras):
     """One timed step of ``model``: ``predict_on_batch``, or with ``train``
     one SGD step (``from_logits``: the model returns logits, as both sides
-    of the tf_keras peer do, so the loss applies the softmax)."""
+    of the tf_keras peer do, so the loss applies the softmax). ``library``:
+    the Keras that built ``model`` (``tf_keras`` for the tf_keras peer),
+    whose optimizer and loss it compiles with."""
     if train:
-        loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True) if from_logits
+        loss = (library.losses.SparseCategoricalCrossentropy(from_logits=True) if from_logits
                 else "sparse_categorical_crossentropy")
-        model.compile(optimizer=keras.optimizers.SGD(1e-4), loss=loss)
+        model.compile(optimizer=library.optimizers.SGD(1e-4), loss=loss)
         y = np.zeros((x.shape[0],), "int32")
         return lambda: model.train_on_batch(x, y)
     return lambda: model.predict_on_batch(x)
 
 
-def _tf_keras_step_fn(tf_keras, model, x, train):
-    """:func:`_step_fn` (with ``from_logits=True``) for a tf_keras model:
-    the same optimizer, learning rate, loss and labels, through tf_keras'
-    own ``compile`` and ``train_on_batch``."""
-    if train:
-        model.compile(optimizer=tf_keras.optimizers.SGD(1e-4),
-                      loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        y = np.zeros((x.shape[0],), "int32")
-        return lambda: model.train_on_batch(x, y)
-    return lambda: model.predict_on_batch(x)
+def _inputs(batch, size, data_format):
+    """The timed input, channels_last (the peer's), and ours in ``data_format``."""
+    x = np.random.default_rng(1).uniform(-1, 1, (batch, size, size, 3)).astype("float32")
+    x_ours = np.transpose(x, (0, 3, 1, 2)).copy() if data_format == "channels_first" else x
+    return x, x_ours
+
+
+def _deviation(ours, theirs):
+    """Max |ours - theirs| relative to max |theirs|."""
+    return float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-12))
 
 
 def _time(fn):
@@ -261,9 +263,7 @@ def compare(
         return _compare_with_tf_keras(name, batch, size, train, rounds, data_format, log)
     ours, theirs = build_pair(name, size, data_format)
     refused = theirs if isinstance(theirs, KerasRefused) else None
-    rng = np.random.default_rng(1)
-    x = rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")
-    x_ours = np.transpose(x, (0, 3, 1, 2)).copy() if data_format == "channels_first" else x
+    x, x_ours = _inputs(batch, size, data_format)
     if refused is not None:
         log(f"{name}: keras.applications refuses it here ({refused}); timing ours alone")
     if getattr(theirs, "bench_reference", None) == "unguarded":
@@ -273,7 +273,7 @@ def compare(
         # Same weights, same input: the outputs must agree before timing means anything.
         a = keras.ops.convert_to_numpy(ours.predict_on_batch(x_ours))
         b = keras.ops.convert_to_numpy(theirs.predict_on_batch(x))
-        dev = float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+        dev = _deviation(a, b)
         log(f"{name}: max rel deviation ours vs keras {dev:.2e}")
     fns = {"ours": _step_fn(ours, x_ours, train)}
     if refused is None:
@@ -318,9 +318,7 @@ def _compare_with_torch(name, batch, size, train, rounds, data_format, log):
         twin.set_weights(weights)
     peer = torch_peer.plain_torch_module(twin)
     del twin
-    rng = np.random.default_rng(1)
-    x = rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")
-    x_ours = np.transpose(x, (0, 3, 1, 2)).copy() if data_format == "channels_first" else x
+    x, x_ours = _inputs(batch, size, data_format)
     x_peer = torch_peer.to_channels_last(x)
 
     def run_peer():
@@ -329,7 +327,7 @@ def _compare_with_torch(name, batch, size, train, rounds, data_format, log):
 
     a = keras.ops.convert_to_numpy(ours.predict_on_batch(x_ours))
     b = run_peer().numpy()
-    dev = float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+    dev = _deviation(a, b)
     log(f"{name}: max rel deviation ours vs plain PyTorch {dev:.2e}")
     med, ratios = _alternate({"ours": lambda: ours.predict_on_batch(x_ours), "peer": run_peer},
                              rounds, log)
@@ -385,17 +383,15 @@ def _compare_with_tf_keras(name, batch, size, train, rounds, data_format, log):
     weights = [_random_like(v.shape, v.path, i) for i, v in enumerate(ours.weights)]
     ours.set_weights(weights)
     theirs.set_weights(weights)
-    rng = np.random.default_rng(1)
-    x = rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")
-    x_ours = np.transpose(x, (0, 3, 1, 2)).copy() if data_format == "channels_first" else x
+    x, x_ours = _inputs(batch, size, data_format)
     # Same weights, same input: the outputs must agree before timing means
     # anything (checked in train mode too: the step starts from these weights).
     a = keras.ops.convert_to_numpy(ours.predict_on_batch(x_ours))
     b = np.asarray(theirs.predict_on_batch(x))
-    dev = float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+    dev = _deviation(a, b)
     log(f"{name}: max rel deviation ours vs tf_keras {dev:.2e}")
     fns = {"ours": _step_fn(ours, x_ours, train, from_logits=True),
-           "peer": _tf_keras_step_fn(tf_keras, theirs, x, train)}
+           "peer": _step_fn(theirs, x, train, from_logits=True, library=tf_keras)}
     med, ratios = _alternate(fns, rounds, log)
     return {
         "model": name,
