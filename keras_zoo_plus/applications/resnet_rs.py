@@ -61,35 +61,29 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_VARIANCE = (0.229**2, 0.224**2, 0.225**2)
 
 
-def _conv(x, filters, kernel_size, strides, *, data_format, name):
-    """tf_keras' ``Conv2DFixedPadding``: a strided convolution pads
-    explicitly first and runs "valid"; a stride-1 one runs "same"."""
+def _conv_bn(x, filters, kernel_size, strides, *, data_format, name, bn_name, act_name=None):
+    """tf_keras' ``Conv2DFixedPadding`` -> BatchNormalization (-> ReLU
+    named ``act_name``): a strided convolution pads explicitly first and
+    runs "valid"; a stride-1 one runs "same"."""
     if strides > 1:
         before = (kernel_size - 1) // 2
         after = kernel_size - 1 - before
         x = layers.ZeroPadding2D(((before, after), (before, after)), data_format=data_format,
                                  name=f"{name}_pad")(x)
-    return zoo_layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same" if strides == 1 else "valid",
-        use_bias=False, kernel_initializer=CONV_INITIALIZER, data_format=data_format,
-        name=name,
-    )(x)
-
-
-def _bn(x, data_format, name):
-    return zoo_layers.BatchNormalization(
-        axis=imagenet.channel_axis(data_format), momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
-        name=name,
-    )(x)
+    return _common.apply_conv_bn(
+        x, filters, kernel_size, strides=strides, padding="same" if strides == 1 else "valid",
+        data_format=data_format, name=name, bn_name=bn_name, bn_epsilon=BN_EPSILON,
+        bn_momentum=BN_MOMENTUM, activation="relu" if act_name else None, act_name=act_name,
+        kernel_initializer=CONV_INITIALIZER,
+    )
 
 
 def apply_stem(x, *, data_format):
     """Four 3x3 conv -> BN -> ReLU, strides 2, 1, 1, 2 (32, 32, 64, 64 filters)."""
     for i, (filters, strides) in enumerate(((32, 2), (32, 1), (64, 1), (64, 2)), 1):
-        x = _conv(x, filters, 3, strides, data_format=data_format,
-                  name=f"{STEM}_stem_conv_{i}")
-        x = _bn(x, data_format, f"{STEM}_stem_batch_norm_{i}")
-        x = layers.Activation("relu", name=f"{STEM}_stem_act_{i}")(x)
+        x = _conv_bn(x, filters, 3, strides, data_format=data_format,
+                     name=f"{STEM}_stem_conv_{i}", bn_name=f"{STEM}_stem_batch_norm_{i}",
+                     act_name=f"{STEM}_stem_act_{i}")
     return x
 
 
@@ -117,21 +111,16 @@ def apply_block(x, filters, *, strides, projection, drop_rate, data_format, name
         if strides == 2:
             shortcut = layers.AveragePooling2D(2, 2, padding="same", data_format=data_format,
                                                name=f"{name}_projection_pooling")(x)
-            shortcut = _conv(shortcut, 4 * filters, 1, 1, data_format=data_format,
-                             name=f"{name}_projection_conv")
-        else:
-            shortcut = _conv(x, 4 * filters, 1, strides, data_format=data_format,
-                             name=f"{name}_projection_conv")
-        shortcut = _bn(shortcut, data_format, f"{name}_projection_batch_norm")
-    y = _conv(x, filters, 1, 1, data_format=data_format, name=f"{name}_conv_1")
-    # tf_keras' name, without the underscore the other two have.
-    y = _bn(y, data_format, f"{name}batch_norm_1")
-    y = layers.Activation("relu", name=f"{name}_act_1")(y)
-    y = _conv(y, filters, 3, strides, data_format=data_format, name=f"{name}_conv_2")
-    y = _bn(y, data_format, f"{name}_batch_norm_2")
-    y = layers.Activation("relu", name=f"{name}_act_2")(y)
-    y = _conv(y, 4 * filters, 1, 1, data_format=data_format, name=f"{name}_conv_3")
-    y = _bn(y, data_format, f"{name}_batch_norm_3")
+        shortcut = _conv_bn(shortcut, 4 * filters, 1, 1, data_format=data_format,
+                            name=f"{name}_projection_conv",
+                            bn_name=f"{name}_projection_batch_norm")
+    # tf_keras' name "{name}batch_norm_1", without the underscore the other two have.
+    y = _conv_bn(x, filters, 1, 1, data_format=data_format, name=f"{name}_conv_1",
+                 bn_name=f"{name}batch_norm_1", act_name=f"{name}_act_1")
+    y = _conv_bn(y, filters, 3, strides, data_format=data_format, name=f"{name}_conv_2",
+                 bn_name=f"{name}_batch_norm_2", act_name=f"{name}_act_2")
+    y = _conv_bn(y, 4 * filters, 1, 1, data_format=data_format, name=f"{name}_conv_3",
+                 bn_name=f"{name}_batch_norm_3")
     y = apply_squeeze_excite(y, filters, data_format=data_format, name=f"{name}_se")
     if drop_rate:
         y = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop")(y)
