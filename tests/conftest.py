@@ -7,12 +7,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-
-#: The backend whose session runs the ``backend_independent`` tests: the
-#: cheapest builder of the three (tests/test_model_table.py's builds, 2-core
-#: AMD EPYC, 2026-12-01: jax 123 s, torch 138 s, tensorflow 398 s of worker
-#: time).
-BACKEND_INDEPENDENT_ON = "jax"
+from helpers import BACKEND_INDEPENDENT_ON  # noqa: E402
 
 
 def pytest_report_header(config):
@@ -21,7 +16,7 @@ def pytest_report_header(config):
 
 def pytest_collection_modifyitems(config, items):
     """Deselect (not skip) the ``backend_independent`` tests outside the
-    jax session: what they check is decided by Python code that branches on
+    torch session (helpers.BACKEND_INDEPENDENT_ON): what they check is decided by Python code that branches on
     no backend, and checking it three times only cost CI time. Each such
     test says which per-backend tests cover what the backend does."""
     if keras.backend.backend() == BACKEND_INDEPENDENT_ON:

@@ -24,8 +24,10 @@ and ``resnet50_top``, ``mobilenet_v2_035_notop`` and ``..._top``) share one
 build (:data:`PARTNER`): the top model is given a second output, the
 layer the no-top model ends with, so one build, one inference and, on
 JAX, one compilation serve both oracle cases. That is only the same test
-because the no-top model *is* that prefix of the top model, and the build
-checks it every time (:func:`check_prefix`): every layer of the no-top
+because the no-top model *is* that prefix of the top model, and the builds of
+the torch session (``helpers.BACKEND_INDEPENDENT_ON``) check it for every
+pair and data format (:func:`check_prefix`; what it reads is decided by
+backend-free Python): every layer of the no-top
 model, with its config and its inputs, appears unchanged in the top model,
 and its weighted layers come first there, in the same order, with the
 same variables and shapes, so the synthetic arrays (drawn by position,
@@ -53,6 +55,7 @@ from keras_zoo_plus import fusion, model_table, synthetic, weights
 from keras_zoo_plus.deferred import build_without_initializers
 
 from helpers import (
+    BACKEND_INDEPENDENT_ON,
     CASES,
     LOADER_CASES,
     SEED,
@@ -243,13 +246,22 @@ def _with_notop_output(top_model, notop, top, data_format):
     after :func:`check_prefix` has shown that model to be its prefix."""
     import keras
 
-    constructor = model_table.get(CASES[notop].model).constructor
-    # Its configs and variable shapes are all check_prefix reads.
-    notop_model = zoo_builds.structure(
-        constructor, weights=None, **constructor_kwargs(notop, data_format))
-    check_prefix(notop_model, top_model, load_golden(notop)[1], load_golden(top)[1])
-    features = top_model.get_layer(output_layer_name(notop_model)).output
-    del notop_model
+    entry = model_table.get(CASES[notop].model)
+    # The no-top model ends with the model table's last feature level (its
+    # P5 layer) in every family that has partners.
+    last = entry.feature_levels[-1].layer
+    if keras.backend.backend() == BACKEND_INDEPENDENT_ON:
+        # What check_prefix reads (configs, names, variable shapes) is
+        # decided by backend-free Python (test_model_table.
+        # test_constructors_branch_on_no_backend), so one backend's session
+        # checks it for every partner pair and data format; on the others
+        # the no-top build cost a fifth to a third of each parity build.
+        notop_model = zoo_builds.structure(
+            entry.constructor, weights=None, **constructor_kwargs(notop, data_format))
+        check_prefix(notop_model, top_model, load_golden(notop)[1], load_golden(top)[1])
+        assert output_layer_name(notop_model) == last, (notop, output_layer_name(notop_model), last)
+        del notop_model
+    features = top_model.get_layer(last).output
     both = keras.Model(top_model.input, [top_model.outputs[0], features],
                        name=top_model.name)
     # The same inference path as the top model's (on torch the fused

@@ -4,7 +4,7 @@ count, every feature level (layer, stride, channels), the freeze stages
 and the JSON config round trip; the keras-free facts (signatures, weight
 files, modes) need no build.
 
-The built-model tests are ``backend_independent`` (run in the jax session
+The built-model tests are ``backend_independent`` (run in the torch session
 only, tests/conftest.py): the graph, its layer names, configs and variable
 shapes come from our constructors' Python, which branches on no backend
 (keras_zoo_plus.applications and .layers never ask which backend runs:
@@ -14,7 +14,7 @@ shape against the oracle's arrays and the outputs (tests/test_parity.py,
 every model, both formats), the feature levels' shapes at the minimum size
 (tests/test_features.py), and a saved model's round trip
 (tests/test_saving.py). On tensorflow these builds cost 398 s of worker
-time, three times jax's."""
+time, and 345 s on jax, the longest session."""
 
 import inspect
 import json

@@ -30,8 +30,9 @@ so every family is also checked on the path a user's ``predict`` takes.
 
 A no-top case and the top case of the same arguments share that build
 (``model_cache.PARTNER``: the top model with the no-top model's last layer
-as a second output, after checking that the no-top model is exactly that
-prefix of it), and one inference gives both outputs: on JAX one
+as a second output; the torch session checks, for every pair and format,
+that the no-top model is exactly that prefix of it, which backend-free
+Python decides), and one inference gives both outputs: on JAX one
 compilation instead of two.
 
 Tests are listed build by build (a top case and its no-top partner, each
@@ -147,3 +148,31 @@ def test_oracle_parity(case, data_format, check):
     what = f"{case} {data_format} {check}"
     print(f"{what}: rel err {err:.3g}")
     assert err <= REL_TOL, f"{what}: rel err {err:.3g} > {REL_TOL}"
+
+
+@pytest.mark.backend_independent
+def test_check_prefix_rejects_a_no_top_model_that_is_not_the_prefix():
+    """The check that lets a no-top case read its output off the top
+    model's build can fail: a no-top model of another input size is not a
+    prefix (its input layer differs), and one of another variant is not."""
+    import zoo_builds
+
+    notop, top = "regnetx004_notop", "regnetx004_top"
+    assert model_cache.PARTNER[notop] == top
+    entry = model_table.get("regnetx004")
+    kwargs = model_cache.constructor_kwargs(top, "channels_last")
+    top_model = zoo_builds.structure(entry.constructor, weights=None, **kwargs)
+    structures = load_golden(notop)[1], load_golden(top)[1]
+    same = model_cache.constructor_kwargs(notop, "channels_last")
+    model_cache.check_prefix(zoo_builds.structure(entry.constructor, weights=None, **same),
+                             top_model, *structures)
+    bigger = dict(same, input_shape=(96, 96, 3))
+    with pytest.raises(AssertionError, match="regnetx004: layer 'input' differs between the no-top"):
+        model_cache.check_prefix(zoo_builds.structure(entry.constructor, weights=None, **bigger),
+                                 top_model, *structures)
+    other = model_table.get("regnetx006")
+    with pytest.raises(AssertionError, match="regnetx006: no-top layer "
+                       "'regnetx006_prestem_rescaling' is not in the top model"):
+        model_cache.check_prefix(zoo_builds.structure(other.constructor, weights=None, **same),
+                                 top_model, *structures)
+    keras.backend.clear_session()
