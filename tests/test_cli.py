@@ -563,6 +563,7 @@ def test_table_markdown():
 
 
 @pytest.mark.slow
+@pytest.mark.backend_independent  # parameter counts of every model: 127 s on tensorflow
 def test_table_matches_registry_for_every_model(tmp_path):
     names = registry.list_models()
     proc, rows = _table(tmp_path, names)

@@ -229,6 +229,10 @@ def _expected_last_stage(model, info):
     ]
 
 
+# Trainable flags of structure-only builds, set and read by backend-free
+# Python (keras_zoo_plus.freeze): once, in the torch session. Freezing's
+# effect on training is tested on every backend below.
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("name", _zoo_cases())
 def test_unfreeze_one_stage_touches_exactly_the_last_stage(name):
     info = kzp.model_info(name)
