@@ -50,6 +50,10 @@ def test_ci_runs_each_default_nox_session_as_a_job():
     assert job["strategy"]["fail-fast"] is False
     runs = [s["run"] for s in job["steps"] if "run" in s]
     assert "nox -s ${{ matrix.session }}" in runs
+    # One job per session: the slow one covers every backend (noxfile.py's
+    # default, for .ci/run's sequential matrix, is torch alone).
+    [nox_step] = [s for s in job["steps"] if s.get("run") == "nox -s ${{ matrix.session }}"]
+    assert nox_step["env"]["NOX_SLOW_BACKENDS"] == "all"
     setup = _step(job, "actions/setup-python@")
     assert setup["with"]["cache"] == "pip"
     # The pip cache is keyed on what decides the installs.
