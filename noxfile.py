@@ -148,25 +148,23 @@ torch = _backend_session("torch")
 jax = _backend_session("jax")
 
 
-#: Backends of ``nox -s slow``: torch unless NOX_SLOW_BACKENDS names others
-#: ("all", or a comma-separated list). Measured on a 2-core AMD EPYC
-#: (2026-12-01), the slow cases took 1143 s on tensorflow, 664 s on torch
-#: and 980 s on jax by 92% (stopped there), on top of 4730 s for the three backend sessions:
-#: the matrix no longer fit CI's 90 minutes with all three. torch is the
-#: cheapest and runs the backend-independent tests (helpers.
-#: BACKEND_INDEPENDENT_ON); the heavy cases of tensorflow and jax run with
-#: NOX_SLOW_BACKENDS=all (and in `nox -s budget`), not in the default matrix.
-SLOW_BACKENDS = os.environ.get("NOX_SLOW_BACKENDS", "torch")
-
-
 def _slow_backends():
-    names = BACKENDS if SLOW_BACKENDS == "all" else tuple(
-        b.strip() for b in SLOW_BACKENDS.split(",") if b.strip())
-    unknown = sorted(set(names) - set(BACKENDS))
-    if unknown or not names:
+    """Backends of ``nox -s slow``: torch unless NOX_SLOW_BACKENDS names
+    others ("all", or a comma-separated list). Measured on a 2-core AMD
+    EPYC (2026-12-01), the slow cases took 1143 s on tensorflow, 664 s on
+    torch and 980 s on jax by 92% (stopped there), on top of 4730 s for the
+    three backend sessions: the matrix no longer fit CI's 90 minutes with
+    all three. torch is the cheapest and runs the backend-independent tests
+    (helpers.BACKEND_INDEPENDENT_ON); the heavy cases of tensorflow and jax
+    run with NOX_SLOW_BACKENDS=all (and in `nox -s budget`), not in the
+    default matrix."""
+    value = os.environ.get("NOX_SLOW_BACKENDS", "torch")
+    names = BACKENDS if value == "all" else tuple(
+        b.strip() for b in value.split(",") if b.strip())
+    if not names or set(names) - set(BACKENDS):
         raise ValueError(
-            f"NOX_SLOW_BACKENDS must be 'all' or a comma-separated list of {', '.join(BACKENDS)}; "
-            f"received {SLOW_BACKENDS!r}.")
+            f"NOX_SLOW_BACKENDS must be 'all' or a comma-separated list of "
+            f"{', '.join(BACKENDS)}; received {value!r}.")
     return names
 
 

@@ -16,9 +16,10 @@ def pytest_report_header(config):
 
 def pytest_collection_modifyitems(config, items):
     """Deselect (not skip) the ``backend_independent`` tests outside the
-    torch session (helpers.BACKEND_INDEPENDENT_ON): what they check is decided by Python code that branches on
-    no backend, and checking it three times only cost CI time. Each such
-    test says which per-backend tests cover what the backend does."""
+    torch session (helpers.BACKEND_INDEPENDENT_ON): what they check is
+    decided by Python code that branches on no backend, and checking it
+    three times only cost CI time. Each such test says which per-backend
+    tests cover what the backend does."""
     if keras.backend.backend() == BACKEND_INDEPENDENT_ON:
         return
     keep, dropped = [], []

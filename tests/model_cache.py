@@ -259,7 +259,8 @@ def _with_notop_output(top_model, notop, top, data_format):
         notop_model = zoo_builds.structure(
             entry.constructor, weights=None, **constructor_kwargs(notop, data_format))
         check_prefix(notop_model, top_model, load_golden(notop)[1], load_golden(top)[1])
-        assert output_layer_name(notop_model) == last, (notop, output_layer_name(notop_model), last)
+        ends_with = output_layer_name(notop_model)
+        assert ends_with == last, (notop, ends_with, last)
         del notop_model
     features = top_model.get_layer(last).output
     both = keras.Model(top_model.input, [top_model.outputs[0], features],
