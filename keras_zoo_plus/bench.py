@@ -490,6 +490,122 @@ def peak_rss(name, side, batch=16, size=224, data_format="channels_last"):
     return int(lines[-1]) / 1024.0  # KiB -> MiB
 
 
+#: Run in a fresh process per (model, backend) by :func:`time_on_backend`:
+#: our model with the bench's random weights (the same on every backend: they
+#: are drawn from each variable's path and index), warm-ups, then the timed
+#: steps; saves the first output and prints the median seconds as JSON.
+_BACKEND_SCRIPT = """
+import json, statistics, sys, time
+import keras
+import numpy as np
+from keras_zoo_plus import bench
+name, batch, size, data_format, train, rounds, warmup, out = json.loads(sys.argv[1])
+model = bench.build_ours(name, size, data_format)
+model.set_weights([bench._random_like(tuple(v.shape), v.path, i)
+                   for i, v in enumerate(model.weights)])
+_, x = bench._inputs(batch, size, data_format)
+np.save(out, keras.ops.convert_to_numpy(model.predict_on_batch(x)))
+step = bench._step_fn(model, x, train)
+for _ in range(warmup):
+    step()
+times = [bench._time(step) for _ in range(rounds)]
+print(json.dumps({"backend": keras.backend.backend(), "seconds": statistics.median(times)}))
+"""
+
+
+def time_on_backend(name, backend, batch=16, size=224, rounds=5, data_format="channels_last",
+                    train=False, output=None, warmup=2):
+    """Median seconds of one step (``predict_on_batch``, or an SGD step with
+    ``train``) of our model ``name`` on ``backend``, timed in a fresh
+    process of this interpreter (``KERAS_BACKEND=backend``: one backend per
+    process). The model's output on the timed input is saved to ``output``
+    (a ``.npy`` path) when given.
+
+    Raises:
+        RuntimeError: if the process fails (its last error line is given).
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = output or os.path.join(tmp, "output.npy")
+        args = json.dumps([name, batch, size, data_format, train, rounds, warmup, path])
+        proc = subprocess.run([sys.executable, "-c", _BACKEND_SCRIPT, args], capture_output=True,
+                              text=True, env=dict(os.environ, KERAS_BACKEND=backend))
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{name} on {backend}: the process failed: {last}")
+    return float(json.loads(lines[-1])["seconds"])
+
+
+def compare_backends(name, backends, batch=16, size=224, train=False, rounds=5,
+                     data_format="channels_last", passes=2, log=print):
+    """Our model ``name`` timed on each of ``backends`` (:func:`time_on_backend`,
+    one process at a time, never two at once), ``passes`` times, each pass
+    visiting the backends in a rotated order so that a drift in machine load
+    does not always fall on the same one. Each backend's figure is the
+    median of its passes' medians; ratios and output deviations are against
+    the first backend listed.
+
+    Returns:
+        A dict: ``model``, ``mode``, ``backends`` (the order given),
+        ``ips`` (img/s per backend), ``ratio`` (img/s over the first
+        backend's) and ``deviation`` (max |out - first's| / max |first's|).
+    """
+    import os
+    import tempfile
+
+    if not backends:
+        raise ValueError("`backends`: give at least one backend. Received: backends=[]")
+    seconds = {b: [] for b in backends}
+    outputs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(passes):
+            k = i % len(backends)
+            for backend in list(backends[k:]) + list(backends[:k]):
+                path = os.path.join(tmp, f"{backend}.npy")
+                seconds[backend].append(time_on_backend(
+                    name, backend, batch, size, rounds, data_format, train, output=path))
+                log(f"  {name} pass {i + 1} {backend}: {seconds[backend][-1]:.3f}s")
+                outputs[backend] = np.load(path)
+    ips = {b: batch / statistics.median(s) for b, s in seconds.items()}
+    first = backends[0]
+    return {
+        "model": name,
+        "mode": "train" if train else "inference",
+        "backends": list(backends),
+        "ips": ips,
+        "ratio": {b: ips[b] / ips[first] for b in backends},
+        "deviation": {b: _deviation(outputs[b], outputs[first]) for b in backends},
+    }
+
+
+def format_backends_table(results):
+    """Markdown table of :func:`compare_backends` results: img/s on each
+    backend, then each other backend's ratio to the first and its output's
+    deviation from the first's."""
+    if not results:
+        return ""
+    backends = results[0]["backends"]
+    first, others = backends[0], backends[1:]
+    lines = [
+        "| model | mode | " + " | ".join(f"{b} img/s" for b in backends) + " |"
+        + "".join(f" {b} / {first} |" for b in others)
+        + "".join(f" {b} max dev |" for b in others),
+        "|---|---|" + "---:|" * (len(backends) + 2 * len(others)),
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['model']} | {r['mode']} | " + " | ".join(f"{r['ips'][b]:.1f}" for b in backends)
+            + " |" + "".join(f" {r['ratio'][b]:.2f}x |" for b in others)
+            + "".join(f" {r['deviation'][b]:.1e} |" for b in others))
+    return "\n".join(lines)
+
+
 def sgemm_peak(n=2048, repeats=5):
     """Best single-precision matmul rate of numpy's BLAS, GFLOP/s."""
     rng = np.random.default_rng(0)
@@ -594,14 +710,15 @@ def bench_models(peer="keras"):
     library have (the models ``bench`` can compare): keras.applications'
     (for ``"keras"`` and ``"torch"``) or, for ``"tf_keras"``,
     tf_keras.applications' (imported here: :class:`ValueError` if missing).
+    ``None`` (``--backends``: ours against ours): every zoo constructor.
     """
     from keras_zoo_plus import applications
 
+    ours = [n for n in applications.__all__ if n[0].isupper()]
+    if peer is None:
+        return ours
     library = _import_tf_keras().applications if peer == "tf_keras" else keras.applications
-    return [
-        n for n in applications.__all__
-        if n[0].isupper() and hasattr(library, n)
-    ]
+    return [n for n in ours if hasattr(library, n)]
 
 
 def _model_names(values, peer="keras"):
@@ -634,10 +751,14 @@ def main(args):
     import json
     import sys
 
-    peer = getattr(args, "peer", "keras")
+    if getattr(args, "backends", None):
+        return _main_backends(args)
+    peer = getattr(args, "peer", None) or "keras"
     problem = None
+    if getattr(args, "passes", None) is not None:
+        problem = "--passes applies to --backends (passes over the backends)"
     # Before the names: tf_keras' model list needs TensorFlow and tf_keras.
-    if peer == "tf_keras" and keras.backend.backend() != "tensorflow":
+    elif peer == "tf_keras" and keras.backend.backend() != "tensorflow":
         problem = ("--peer tf_keras compares tf_keras (Keras 2) with our TensorFlow backend; "
                    f"the backend is {keras.backend.backend()} (set KERAS_BACKEND=tensorflow)")
     elif peer == "tf_keras" and getattr(args, "memory", False):
@@ -707,6 +828,73 @@ def main(args):
             "rounds": args.rounds,
             "data_format": args.data_format,
             "sgemm_gflops": peak,
+            "results": results,
+        }
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+    return 0 if results else 1
+
+
+def _main_backends(args):
+    """``bench --backends``: our models timed on several backends, one
+    process each (:func:`compare_backends`), in one table."""
+    import json
+    import sys
+
+    from keras_zoo_plus import check
+
+    backends = list(dict.fromkeys(args.backends))
+    installed = check.installed_backends()
+    missing = [b for b in backends if b not in installed]
+    latency = getattr(args, "latency", False)
+    problem = None
+    if missing:
+        problem = (f"--backends: {', '.join(missing)} cannot be imported here; installed: "
+                   f"{', '.join(installed) or 'none'}")
+    elif getattr(args, "peer", None):
+        problem = (f"--backends times our models across backends; it cannot be combined "
+                   f"with --peer {args.peer}")
+    elif getattr(args, "memory", False):
+        problem = "--memory compares with keras.applications; it cannot be combined with --backends"
+    elif args.plot:
+        problem = "--plot draws ours against a peer; it cannot be combined with --backends"
+    elif latency and args.batch not in (None, 1):
+        problem = f"--latency times one image; it cannot be combined with --batch {args.batch}"
+    if problem is None:
+        try:
+            names = _model_names(args.models, peer=None)
+        except UsageError as exc:
+            problem = str(exc)
+    if problem:
+        sys.stderr.write(f"keras-zoo-plus: error: {problem}\n")
+        return 2
+    batch = 1 if latency else (args.batch or 16)
+    passes = getattr(args, "passes", None) or 2
+
+    def log(line):
+        print(line, file=sys.stderr, flush=True)
+
+    results = []
+    for name in names:
+        try:
+            results.append(compare_backends(name, backends, batch, args.size, args.train,
+                                            args.rounds, args.data_format, passes, log=log))
+        except RuntimeError as exc:
+            sys.stderr.write(f"keras-zoo-plus: skipping {name}: {exc}\n")
+    print(f"batch {batch}, {args.size}x{args.size}, {args.data_format}, {args.rounds} rounds "
+          f"x {passes} passes, one process per model and backend, ratios to {backends[0]}")
+    print(format_backends_table(results))
+    if args.json:
+        report = {
+            "schema_version": 1,
+            "backends": backends,
+            "keras_version": keras.__version__,
+            "batch": batch,
+            "size": args.size,
+            "rounds": args.rounds,
+            "passes": passes,
+            "data_format": args.data_format,
             "results": results,
         }
         with open(args.json, "w") as f:

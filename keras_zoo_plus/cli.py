@@ -412,7 +412,7 @@ def _add_bench_parser(sub):
     p.add_argument("--size", type=_positive_int, default=224,
                    help="input height and width (default 224)")
     p.add_argument("--train", action="store_true", help="time an SGD training step")
-    p.add_argument("--peer", choices=["keras", "torch", "tf_keras"], default="keras",
+    p.add_argument("--peer", choices=["keras", "torch", "tf_keras"], default=None,
                    help="what ours is timed against: keras.applications on this backend "
                         "(default); on the torch backend, the same graph and weights as a "
                         "plain torch.nn.Module (eval, no_grad, channels_last memory); on the "
@@ -427,6 +427,14 @@ def _add_bench_parser(sub):
         "--data-format", default="channels_last", choices=["channels_last", "channels_first"],
         help="data format of our model (keras.applications runs channels_last)",
     )
+    p.add_argument("--backends", nargs="+", choices=["tensorflow", "torch", "jax"], metavar="BACKEND",
+                   help="time our models on each of these backends instead (tensorflow, "
+                        "torch, jax; one fresh process per model and backend, this "
+                        "interpreter, which must have them all), with ratios to the first "
+                        "and each output's deviation from the first's")
+    p.add_argument("--passes", type=_positive_int, default=None,
+                   help="with --backends: passes over the backends, in rotated order; each "
+                        "figure is the median of the passes' medians (default 2)")
     p.add_argument("--plot", metavar="FILE.png", help="bar chart of img/s (needs matplotlib)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--sgemm", action="store_true", help="also print numpy's sgemm peak")

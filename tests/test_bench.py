@@ -303,3 +303,113 @@ if TENSORFLOW:
         assert str(exc.value) == (
             "TinyNet: weighted layers of ours and tf_keras.applications differ (8 vs 8 "
             "weights; the first mismatch is weight 6: (4, 5) vs (4, 6)).")
+
+
+# ``--backends``: our models timed on several backends, one process each.
+# The parent's own backend plays no part (each child sets KERAS_BACKEND),
+# so these run in the torch session only.
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("argv, message", [
+    (["--backends", "torch", "--peer", "torch"],
+     "--backends times our models across backends; it cannot be combined with --peer torch"),
+    (["--backends", "torch", "--memory"],
+     "--memory compares with keras.applications; it cannot be combined with --backends"),
+    (["--backends", "torch", "--plot", "x.png"],
+     "--plot draws ours against a peer; it cannot be combined with --backends"),
+    (["--backends", "torch", "--latency", "--batch", "4"],
+     "--latency times one image; it cannot be combined with --batch 4"),
+    (["--backends", "torch", "--models", "ResNet51"],
+     "--models: unknown model 'ResNet51'; choose from "),
+    (["--passes", "3"], "--passes applies to --backends (passes over the backends)"),
+])
+def test_backends_usage_errors(capsys, argv, message):
+    code, out, err = _run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"keras-zoo-plus: error: {message}")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.backend_independent
+def test_backends_names_the_missing_backend(capsys, monkeypatch):
+    from keras_zoo_plus import check
+
+    monkeypatch.setattr(check, "installed_backends", lambda: ["torch"])
+    code, out, err = _run(capsys, "--backends", "torch", "jax", "tensorflow")
+    assert (code, out) == (2, "")
+    assert err == ("keras-zoo-plus: error: --backends: jax, tensorflow cannot be imported "
+                   "here; installed: torch\n")
+
+
+@pytest.mark.backend_independent
+def test_backends_refuses_an_unknown_backend(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--backends", "torch", "cuda"])
+    assert exc.value.code == 2
+    assert "argument --backends: invalid choice: 'cuda'" in capsys.readouterr().err
+
+
+@pytest.mark.backend_independent
+def test_compare_backends_rotates_takes_medians_and_compares_outputs(monkeypatch, tmp_path):
+    """Each pass starts one backend later; img/s is batch over the median
+    of the passes' seconds; ratios and deviations are against the first
+    backend given. The processes are replaced by a table of seconds and
+    outputs, so the arithmetic is checked exactly."""
+    calls = []
+    seconds = {"tensorflow": [0.5, 0.4, 0.6], "torch": [0.2, 0.3, 0.25], "jax": [1.0, 1.0, 1.0]}
+    outputs = {"tensorflow": np.array([1.0, -2.0]), "torch": np.array([1.0, -2.0 + 2e-6]),
+               "jax": np.array([1.0 + 1e-6, -2.0])}
+
+    def fake(name, backend, batch, size, rounds, data_format, train, output):
+        calls.append(backend)
+        np.save(output, outputs[backend])
+        return seconds[backend][sum(c == backend for c in calls) - 1]
+
+    monkeypatch.setattr(bench, "time_on_backend", fake)
+    r = bench.compare_backends("RegNetX002", ["tensorflow", "torch", "jax"], batch=8, passes=3,
+                               log=lambda *a: None)
+    assert calls == ["tensorflow", "torch", "jax", "torch", "jax", "tensorflow",
+                     "jax", "tensorflow", "torch"]
+    assert r["ips"] == {"tensorflow": 8 / 0.5, "torch": 8 / 0.25, "jax": 8 / 1.0}
+    assert r["ratio"] == {"tensorflow": 1.0, "torch": 2.0, "jax": 0.5}
+    assert r["deviation"]["tensorflow"] == 0.0
+    assert r["deviation"]["torch"] == pytest.approx(1e-6)
+    assert r["deviation"]["jax"] == pytest.approx(5e-7)
+    head, rule, row = bench.format_backends_table([r]).splitlines()
+    assert head == ("| model | mode | tensorflow img/s | torch img/s | jax img/s | "
+                    "torch / tensorflow | jax / tensorflow | torch max dev | jax max dev |")
+    assert rule == "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    assert row == "| RegNetX002 | inference | 16.0 | 32.0 | 8.0 | 2.00x | 0.50x | 1.0e-06 | 5.0e-07 |"
+    with pytest.raises(ValueError, match=re.escape(
+            "`backends`: give at least one backend. Received: backends=[]")):
+        bench.compare_backends("RegNetX002", [])
+
+
+@pytest.mark.slow
+@pytest.mark.backend_independent
+def test_backends_times_every_backend_and_their_outputs_agree(capsys, tmp_path):
+    """The real thing, in the slow session's venv (all three backends):
+    one process per backend, the same random weights everywhere, so the
+    outputs agree to float32 round-off; the table and JSON say the same."""
+    from keras_zoo_plus import check
+
+    assert check.installed_backends() == ["tensorflow", "torch", "jax"], (
+        "the slow session's venv holds all three backends")
+    report = tmp_path / "b.json"
+    code, out, err = _run(capsys, "--backends", "tensorflow", "torch", "jax",
+                          "--models", "RegNetX002", "--batch", "2", "--size", "32",
+                          "--rounds", "1", "--passes", "1", "--json", str(report))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == ("batch 2, 32x32, channels_last, 1 rounds x 1 passes, one process per "
+                        "model and backend, ratios to tensorflow")
+    assert lines[1].startswith("| model | mode | tensorflow img/s | torch img/s | jax img/s |")
+    data = json.loads(report.read_text())
+    assert data["backends"] == ["tensorflow", "torch", "jax"]
+    (r,) = data["results"]
+    assert r["model"] == "RegNetX002" and r["mode"] == "inference"
+    assert all(r["ips"][b] > 0 for b in data["backends"])
+    assert r["ratio"]["torch"] == pytest.approx(r["ips"]["torch"] / r["ips"]["tensorflow"])
+    assert max(r["deviation"].values()) <= 1e-5, r["deviation"]
+    assert lines[3].startswith(f"| RegNetX002 | inference | {r['ips']['tensorflow']:.1f} | ")
