@@ -155,7 +155,11 @@ def _slow_backends():
     EPYC (2026-12-01), the slow cases took 1143 s on tensorflow, 664 s on
     torch and 980 s on jax by 92% (stopped there), on top of 4730 s for the
     three backend sessions: the matrix no longer fit CI's 90 minutes with
-    all three. torch is the cheapest and runs the backend-independent tests
+    all three. With the parity builds shared again (constraints.txt's
+    pytest), the same machine took 874 + 812 + 1702 s for the backend
+    sessions and 611 s (tensorflow) and 419 s (torch) for the slow ones:
+    the slow tensorflow and jax runs would still take the matrix past 80
+    minutes on stop 29's CI machine. torch is the cheapest and runs the backend-independent tests
     (helpers.BACKEND_INDEPENDENT_ON); the heavy cases of tensorflow and jax
     run with NOX_SLOW_BACKENDS=all (and in `nox -s budget`), not in the
     default matrix."""

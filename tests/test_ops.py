@@ -332,6 +332,34 @@ def test_conv2d_matches_keras(case, data_format):
     _assert_close(grads[1], ref_grads[1], "d/dkernel")
 
 
+@pytest.mark.parametrize(
+    "case",
+    [((1, 1), "same"), ((2, 1), "same"), ((1, 2), "valid"), ((2, 1), "valid")],
+    ids=lambda c: f"s{c[0][0]}-d{c[0][1]}-{c[1]}",
+)
+def test_grouped_conv2d_matches_keras(case, data_format):
+    """3 groups of 2 input channels and 2 filters (RegNet's grouped 3x3; on
+    JAX/CPU one convolution per group, keras_zoo_plus.ops._jax), values and
+    gradients against keras.ops.conv's grouped convolution."""
+    (strides, dilation), padding = case
+    x, _, _ = _inputs(data_format, 8, 3, 1, channels=6)
+    kernel = np.random.default_rng(3).standard_normal((3, 3, 2, 6)).astype("float32")
+    kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
+    ref_op = keras_reference(
+        lambda a, b, data_format: keras.ops.conv(
+            a, b, strides=strides, padding=padding, data_format=data_format,
+            dilation_rate=dilation,
+        ),
+        data_format,
+    )
+    ref, ref_grads = _value_and_grads(ref_op, (x, kernel))
+    out, grads = _value_and_grads(lambda a, b: zoo_ops.conv2d(a, b, **kwargs), (x, kernel))
+    assert out.shape == ref.shape
+    _assert_close(out, ref, "output")
+    _assert_close(grads[0], ref_grads[0], "d/dx")
+    _assert_close(grads[1], ref_grads[1], "d/dkernel")
+
+
 @pytest.mark.parametrize("affine", ["scale_offset", "none"])
 def test_batch_normalization_matches_keras(data_format, affine):
     rng = np.random.default_rng(5)
