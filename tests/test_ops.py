@@ -316,17 +316,20 @@ def test_conv2d_matches_keras(case, data_format):
     (strides, dilation), padding, size, k = case
     x, _, _ = _inputs(data_format, size, k, 1)
     kernel = np.random.default_rng(2).standard_normal((k, k, 3, 5)).astype("float32")
-    kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
+    _assert_conv2d_matches_keras(x, kernel, strides, padding, dilation, data_format)
 
+
+def _assert_conv2d_matches_keras(x, kernel, strides, padding, dilation, data_format):
+    """zoo_ops.conv2d's values and gradients against keras.ops.conv's (a
+    grouped convolution when the kernel has fewer input channels)."""
+    kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
     ref_op = keras_reference(
-        lambda a, b, data_format: keras.ops.conv(
-            a, b, strides=strides, padding=padding, data_format=data_format,
-            dilation_rate=dilation,
-        ),
+        lambda a, b, data_format: keras.ops.conv(a, b, **dict(kwargs, data_format=data_format)),
         data_format,
     )
     ref, ref_grads = _value_and_grads(ref_op, (x, kernel))
     out, grads = _value_and_grads(lambda a, b: zoo_ops.conv2d(a, b, **kwargs), (x, kernel))
+    assert out.shape == ref.shape
     _assert_close(out, ref, "output")
     _assert_close(grads[0], ref_grads[0], "d/dx")
     _assert_close(grads[1], ref_grads[1], "d/dkernel")
@@ -344,20 +347,7 @@ def test_grouped_conv2d_matches_keras(case, data_format):
     (strides, dilation), padding = case
     x, _, _ = _inputs(data_format, 8, 3, 1, channels=6)
     kernel = np.random.default_rng(3).standard_normal((3, 3, 2, 6)).astype("float32")
-    kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation)
-    ref_op = keras_reference(
-        lambda a, b, data_format: keras.ops.conv(
-            a, b, strides=strides, padding=padding, data_format=data_format,
-            dilation_rate=dilation,
-        ),
-        data_format,
-    )
-    ref, ref_grads = _value_and_grads(ref_op, (x, kernel))
-    out, grads = _value_and_grads(lambda a, b: zoo_ops.conv2d(a, b, **kwargs), (x, kernel))
-    assert out.shape == ref.shape
-    _assert_close(out, ref, "output")
-    _assert_close(grads[0], ref_grads[0], "d/dx")
-    _assert_close(grads[1], ref_grads[1], "d/dkernel")
+    _assert_conv2d_matches_keras(x, kernel, strides, padding, dilation, data_format)
 
 
 @pytest.mark.parametrize("affine", ["scale_offset", "none"])
