@@ -748,7 +748,6 @@ class UsageError(Exception):
 def main(args):
     """Entry point of ``keras-zoo-plus bench``: ``args`` as parsed by
     :mod:`keras_zoo_plus.cli`, which defines the subcommand's options."""
-    import json
     import sys
 
     if getattr(args, "backends", None):
@@ -830,16 +829,13 @@ def main(args):
             "sgemm_gflops": peak,
             "results": results,
         }
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+        _write_json(args.json, report)
     return 0 if results else 1
 
 
 def _main_backends(args):
     """``bench --backends``: our models timed on several backends, one
     process each (:func:`compare_backends`), in one table."""
-    import json
     import sys
 
     from keras_zoo_plus import check
@@ -897,7 +893,14 @@ def _main_backends(args):
             "data_format": args.data_format,
             "results": results,
         }
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+        _write_json(args.json, report)
     return 0 if results else 1
+
+
+def _write_json(path, report):
+    """``report`` as indented JSON at ``path`` (``--json``)."""
+    import json
+
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")

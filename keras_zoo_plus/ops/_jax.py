@@ -53,11 +53,13 @@ def _grouped_split(x, kernel, strides, padding, data_format, dilation_rate):
     """A grouped convolution as one ungrouped ``keras.ops.conv`` per group on
     that group's channels, outputs concatenated in group order: what
     ``feature_group_count`` computes, with the same padding rules. XLA's CPU
-    grouped convolution was 3-7x slower than the split (JAX 0.10.2, batch
-    16, RegNet's 3x3 shapes: 56x56x24 in 3 groups 61.8 vs 8.2 ms, 14x14x336
-    in 14 groups 63.4 vs 9.9 ms, 7x7x1008 in 21 groups 33.5 vs 10.9 ms;
-    benchmarks/README.md, "Grouped convolutions"); a block-diagonal dense
-    kernel and a vmap over the groups were no faster than XLA's op."""
+    grouped convolution was 2-7.5x slower than the split (JAX 0.10.2,
+    RegNet's 3x3 shapes, batch 16: 56x56x24 in 3 groups 61.8 vs 8.2 ms,
+    14x14x336 in 14 groups 63.4 vs 9.9 ms, 7x7x1008 in 21 groups 33.5 vs
+    10.9 ms; benchmarks/grouped_conv_jax.py, benchmarks/README.md "RegNet
+    and ResNet-RS on a quiet machine; grouped convolutions"); a
+    block-diagonal dense kernel and a vmap over the groups were no faster
+    than XLA's op."""
     import jax.numpy as jnp
     from jax import lax
 
