@@ -29,9 +29,31 @@ def _device_kind(x=None):
     return getattr(device, "type", None) or str(device).split(":")[0]
 
 
+def exporting():
+    """Whether torch is capturing a graph rather than running: TorchScript
+    tracing (``torch.onnx.export``'s default exporter, which Keras' ONNX
+    export uses with a dynamic batch), ONNX export, or ``torch.export``
+    (the dynamo exporter, LiteRT). The kernels below are eager fast paths
+    (oneDNN's fused ``mkldnn::_convolution_pointwise`` has no ONNX
+    equivalent; shapes read off tensors become traced values), so while
+    exporting every op takes the portable Keras formulation and the
+    artifact holds the plain graph: Conv, BatchNormalization, Relu...
+    Layer normalisation is the exception: Keras' own torch formulation
+    passes traced sizes to ``F.layer_norm`` and TorchScript cannot export
+    it (``SymbolicValueError ... onnx::Gather``), so ours, which passes
+    plain ints, stays (ONNX ``LayerNormalization``)."""
+    import torch
+
+    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+                or torch.compiler.is_exporting())
+
+
 def select_implementation(x=None, data_format=None, op=None):
     """``"channels_last"`` on CPU (and for Keras' symbolic "meta" builds),
-    ``"native"`` on accelerators."""
+    ``"native"`` on accelerators and while :func:`exporting` (but for
+    layer normalisation)."""
+    if exporting():
+        return "channels_last" if op == "layer_normalization" else "native"
     return "channels_last" if _device_kind(x) in ("cpu", "meta") else "native"
 
 
@@ -41,10 +63,10 @@ def fused_inference_supported():
 
 
 def fused_inference_active(x):
-    """CPU, float32, autograd off."""
+    """CPU, float32, autograd off, not :func:`exporting`."""
     # Not on "meta" tensors (Keras' symbolic shape inference): the layers'
     # own calls infer the shapes there.
-    if _device_kind(x) != "cpu":
+    if _device_kind(x) != "cpu" or exporting():
         return False
     import torch
 
@@ -108,10 +130,11 @@ def layer_normalization(x, gamma, beta, *, axis, epsilon, implementation):
 
     gamma, beta = param(gamma), param(beta)
     if axis == 1:
-        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), gamma, beta, epsilon)
+        # int(): a plain size while tracing too (the channels are static).
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (int(x.shape[1]),), gamma, beta, epsilon)
         y = y.permute(0, 3, 1, 2)
     else:
-        y = F.layer_norm(x, (x.shape[-1],), gamma, beta, epsilon)
+        y = F.layer_norm(x, (int(x.shape[-1]),), gamma, beta, epsilon)
     return y if dtype == compute else y.to(dtype)
 
 
