@@ -215,16 +215,36 @@ class Normalization(keras.layers.Normalization):
     3.15.1: a tf.keras EfficientNetB0 inside a transfer-learning classifier
     gave logits off by 31% of their largest). Reading the variables instead
     needs no finalisation. With ``mean``/``variance`` given as arguments
-    (no variables) it is Keras' layer; the function computed is Keras'
+    (no variables; ConvNeXt, EfficientNetV2, ResNetRS) Keras keeps them as
+    tensors made at build time, which a traced function captures from
+    outside: tf2onnx turned those captures into two extra graph inputs
+    (measured with tf2onnx 1.17, TensorFlow ConvNeXtTiny), an ONNX model
+    onnxruntime cannot run without them. This layer keeps NumPy copies and
+    makes them constants of the call instead, so every exporter inlines
+    them. The function computed is Keras'
     ``(x - mean) / max(sqrt(variance), epsilon)`` either way.
 
     Example:
         >>> layer = Normalization(axis=-1)  # then adapt(), or load weights
     """
 
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.input_mean is not None:
+            self._constant_mean = np.asarray(keras.ops.convert_to_numpy(self.mean))
+            self._constant_variance = np.asarray(keras.ops.convert_to_numpy(self.variance))
+
     def call(self, inputs):
-        if self.input_mean is not None or not self.built:
+        if not self.built:
             return super().call(inputs)
+        if self.input_mean is not None:
+            inputs = ops.cast(inputs, self.compute_dtype)
+            mean = ops.convert_to_tensor(self._constant_mean, dtype=self.compute_dtype)
+            variance = ops.convert_to_tensor(self._constant_variance, dtype=self.compute_dtype)
+            scale = ops.maximum(ops.sqrt(variance), keras.backend.epsilon())
+            if self.invert:
+                return ops.add(mean, ops.multiply(inputs, scale))
+            return ops.divide(ops.subtract(inputs, mean), scale)
         inputs = ops.cast(inputs, self.compute_dtype)
         rank = len(inputs.shape)
         keep = sorted(axis % rank for axis in self.axis)
