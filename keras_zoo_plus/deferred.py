@@ -75,7 +75,27 @@ def build_without_initializers(build, *args, **kwargs):
     )
     initialize_all_variables()
     global_state.set_global_attribute("uninitialized_variables", pending_before)
+    _track_torch_parameters(model)
     return model
+
+
+def _track_torch_parameters(model):
+    """On torch, register every layer's variables as its module parameters,
+    as an ordinary build does once a layer is built.
+
+    Keras' torch layers skip that step inside a stateless scope (their
+    variables have no value yet) and do it lazily, when
+    ``named_parameters`` is first asked. TorchScript tracing (Keras' ONNX
+    export) does not ask: every weight of a model built here was a tensor
+    it could not insert as a constant ("Cannot insert a Tensor that
+    requires grad as a constant"), so a zoo model built with weights (an
+    official file or a user's) failed to export on torch. Elsewhere
+    nothing to do."""
+    layers = [model, *model._flatten_layers(include_self=False)]
+    for layer in layers:
+        track = getattr(layer, "_track_variables", None)
+        if track is not None and not hasattr(layer, "_torch_params"):
+            track()
 
 
 def build_structure_only(build, *args, **kwargs):
