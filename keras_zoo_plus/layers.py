@@ -170,6 +170,44 @@ class SeparableConv2D(keras.layers.SeparableConv2D):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class MaxPooling2D(keras.layers.MaxPooling2D):
+    """``keras.layers.MaxPooling2D`` that torch can export with ``"same"``
+    padding.
+
+    Keras' torch max pooling computes a ``"same"`` padding from the input's
+    size; while TorchScript traces (ONNX export) that size is a traced
+    value, and where the padding comes out symmetric Keras passes it to
+    ``max_pool2d`` as a list of traced values, which the ONNX exporter
+    refuses ("Failed to export a node ... because it is not constant"):
+    Xception, whose stride-2 pools see odd sizes, failed to export at
+    every input size tried (71, 299). While torch exports
+    (:func:`keras_zoo_plus.ops._torch.exporting`) this layer pads by the
+    static size itself (with -inf, the padding a max ignores) and pools
+    with ``"valid"``: the same function, as plain ONNX Pad and MaxPool.
+    Everywhere else it is Keras' layer.
+
+    Example:
+        >>> layer = MaxPooling2D(3, strides=2, padding="same")
+    """
+
+    def call(self, inputs):
+        if self.padding != "same" or keras.backend.backend() != "torch":
+            return super().call(inputs)
+        from keras_zoo_plus.ops import _torch
+
+        if not _torch.exporting():
+            return super().call(inputs)
+        axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        pads = [[0, 0] for _ in range(4)]
+        for axis, k, s in zip(axes, self.pool_size, self.strides):
+            size = int(inputs.shape[axis])  # a plain int while tracing too
+            total = max((-(-size // s) - 1) * s + k - size, 0)
+            pads[axis] = [total // 2, total - total // 2]
+        x = ops.pad(inputs, pads, constant_values=float("-inf"))
+        return ops.max_pool(x, self.pool_size, self.strides, "valid", self.data_format)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` whose inference pass (moving
     statistics: ``training`` false, or a frozen layer) goes through
@@ -876,6 +914,7 @@ def custom_objects():
         "Conv2D": Conv2D,
         "DepthwiseConv2D": DepthwiseConv2D,
         "SeparableConv2D": SeparableConv2D,
+        "MaxPooling2D": MaxPooling2D,
         "ScaledResidual": ScaledResidual,
         "Normalization": Normalization,
         # tf.keras writes the registered name in a flat model's config, the

@@ -12,6 +12,7 @@ from __future__ import annotations
 from keras import layers
 
 from keras_zoo_plus import imagenet
+from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 
 # Keras' BatchNormalization default; the official weights were trained with it.
@@ -54,7 +55,7 @@ def apply_downsampling_block(x, filters, *, relu_first=True, data_format, name):
     x = apply_sepconv_bn(x, filters[0], data_format=data_format, name=f"{name}_sepconv1")
     x = layers.Activation("relu", name=f"{name}_sepconv2_act")(x)
     x = apply_sepconv_bn(x, filters[1], data_format=data_format, name=f"{name}_sepconv2")
-    x = layers.MaxPooling2D(
+    x = zoo_layers.MaxPooling2D(
         3, strides=2, padding="same", data_format=data_format, name=f"{name}_pool"
     )(x)
     return layers.Add(name=f"{name}_add")([x, residual])
