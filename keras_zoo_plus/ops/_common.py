@@ -3,6 +3,30 @@ kernels: plain Python on shapes, no backend."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
+# Set by keras_zoo_plus.export around the exporter's trace (export_scope).
+_EXPORTING = contextvars.ContextVar("keras_zoo_plus_exporting", default=False)
+
+
+@contextlib.contextmanager
+def export_scope():
+    """Within it, kernels that a trace would capture in a form an exporter
+    cannot convert take an exportable one (TensorFlow's grouped
+    convolution, see ``_tensorflow.conv2d``). ``keras_zoo_plus.export``
+    traces the model inside it; a context variable, not global state."""
+    token = _EXPORTING.set(True)
+    try:
+        yield
+    finally:
+        _EXPORTING.reset(token)
+
+
+def in_export_scope():
+    """Whether :func:`export_scope` is active."""
+    return _EXPORTING.get()
+
 
 def pair(value, name):
     """``(value, value)`` for an int, the pair itself for a pair of ints."""

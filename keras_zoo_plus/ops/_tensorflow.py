@@ -13,6 +13,8 @@ import functools
 
 import keras
 
+from keras_zoo_plus.ops._common import in_export_scope
+
 # "channels_last": the native op on NHWC data between two transposes.
 IMPLEMENTATIONS = ("channels_last",)
 
@@ -28,7 +30,11 @@ def _cpu_only():
 def select_implementation(x=None, data_format=None, op=None):
     """``"channels_last"`` for channels_first convolutions on a CPU-only
     TensorFlow, ``"native"`` otherwise (``tf.nn.depthwise_conv2d`` is
-    already fast; ``data_format=None`` never asks)."""
+    already fast; ``data_format=None`` never asks). Convolutions take
+    ``"channels_last"`` inside ``export_scope`` too, where :func:`conv2d`
+    gives grouped ones an exportable form."""
+    if op == "conv2d" and in_export_scope():
+        return "channels_last"
     if data_format == "channels_first" and _cpu_only():
         # Without oneDNN the CPU Conv2D kernel refuses NCHW; with it, NHWC
         # plus transposes measured 115 vs 150 ms on four 56x56x64 3x3
@@ -58,6 +64,17 @@ def depthwise_conv2d(x, kernel, *, strides, padding, data_format, dilation_rate,
 
 def conv2d(x, kernel, *, strides, padding, data_format, dilation_rate, implementation):
     def native(x, data_format):
+        if in_export_scope() and x.shape[-1] != kernel.shape[-2]:
+            # A grouped convolution: Keras runs it inside a nested
+            # tf.function(jit_compile=True) ("broken on CPU without XLA";
+            # TensorFlow 2.21's CPU kernel runs it, with oneDNN or not),
+            # which tf2onnx leaves as a StatefulPartitionedCall node that
+            # onnxruntime cannot run (RegNet). While exporting, the plain
+            # op: ONNX Conv with a group attribute.
+            import tensorflow as tf
+
+            return tf.nn.convolution(x, kernel, strides=strides, padding=padding.upper(),
+                                     dilations=dilation_rate, data_format="NHWC")
         return keras.ops.conv(
             x, kernel, strides=strides, padding=padding, data_format=data_format,
             dilation_rate=dilation_rate,
