@@ -409,13 +409,18 @@ def run_inference(model, x, *, compiled=None):
     its own: one DenseNet169 call took 29 s eager against 4 s compiled
     here. ``compiled=False`` forces the eager call (on torch: layer by
     layer, with autograd); the tests use it to check those paths too.
-    A model with several outputs gives a list of arrays.
+    A model with several outputs gives a list of arrays (a dict of
+    outputs: in sorted key order).
     """
     import keras
 
     if compiled is None:
         compiled = keras.backend.backend() in ("jax", "torch")
     y = model.predict_on_batch(x) if compiled else model(x, training=False)
+    if isinstance(y, dict):
+        # A dict of outputs (a feature pyramid): by sorted key, the order
+        # of the model's flattened outputs (keras.tree.flatten).
+        y = [y[k] for k in sorted(y)]
     if isinstance(y, (list, tuple)):
         return [keras.ops.convert_to_numpy(t) for t in y]
     return keras.ops.convert_to_numpy(y)
