@@ -171,19 +171,25 @@ class SeparableConv2D(keras.layers.SeparableConv2D):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MaxPooling2D(keras.layers.MaxPooling2D):
-    """``keras.layers.MaxPooling2D`` that torch can export with ``"same"``
-    padding.
+    """``keras.layers.MaxPooling2D`` that the torch and JAX exporters can
+    convert.
 
-    Keras' torch max pooling computes a ``"same"`` padding from the input's
-    size; while TorchScript traces (ONNX export) that size is a traced
-    value, and where the padding comes out symmetric Keras passes it to
-    ``max_pool2d`` as a list of traced values, which the ONNX exporter
-    refuses ("Failed to export a node ... because it is not constant"):
-    Xception, whose stride-2 pools see odd sizes, failed to export at
-    every input size tried (71, 299). While torch exports
-    (:func:`keras_zoo_plus.ops._torch.exporting`) this layer pads by the
-    static size itself (with -inf, the padding a max ignores) and pools
-    with ``"valid"``: the same function, as plain ONNX Pad and MaxPool.
+    - torch: Keras' max pooling computes a ``"same"`` padding from the
+      input's size; while TorchScript traces (ONNX export) that size is a
+      traced value, and where the padding comes out symmetric Keras passes
+      it to ``max_pool2d`` as a list of traced values, which the ONNX
+      exporter refuses ("Failed to export a node ... because it is not
+      constant"): Xception, whose stride-2 pools see odd sizes, failed to
+      export at every size tried (71, 299). While torch exports
+      (:func:`keras_zoo_plus.ops._torch.exporting`) this layer pads by the
+      static size itself (with -inf, which a max ignores) and pools
+      ``"valid"``: ONNX Pad and MaxPool.
+    - JAX: jax2onnx 0.17 turns ``lax.reduce_window`` into an ONNX MaxPool
+      that onnxruntime refuses to run ("Unsupported pooling size"; ResNet50,
+      VGG16, DenseNet121). Inside ``keras_zoo_plus.ops.export_scope`` (set
+      by :func:`keras_zoo_plus.export`) the pool is the maximum of its
+      kh*kw strided slices of the padded input: the same values.
+
     Everywhere else it is Keras' layer.
 
     Example:
@@ -191,20 +197,49 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
     """
 
     def call(self, inputs):
-        if self.padding != "same" or keras.backend.backend() != "torch":
+        backend = keras.backend.backend()
+        if backend not in ("torch", "jax"):
             return super().call(inputs)
-        from keras_zoo_plus.ops import _torch
+        from keras_zoo_plus.ops._common import in_export_scope
 
-        if not _torch.exporting():
-            return super().call(inputs)
-        axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        if backend == "torch":
+            from keras_zoo_plus.ops import _torch
+
+            if self.padding == "same" and (_torch.exporting() or in_export_scope()):
+                return ops.max_pool(self._pad(inputs), self.pool_size, self.strides, "valid",
+                                    self.data_format)
+        elif in_export_scope():
+            return self._max_of_slices(self._pad(inputs))
+        return super().call(inputs)
+
+    def _spatial_axes(self):
+        return (1, 2) if self.data_format == "channels_last" else (2, 3)
+
+    def _pad(self, inputs):
+        """``inputs`` padded by the static "same" padding (-inf), or as it is."""
+        if self.padding != "same":
+            return inputs
+        from keras_zoo_plus.ops._common import same_padding
+
         pads = [[0, 0] for _ in range(4)]
-        for axis, k, s in zip(axes, self.pool_size, self.strides):
-            size = int(inputs.shape[axis])  # a plain int while tracing too
-            total = max((-(-size // s) - 1) * s + k - size, 0)
-            pads[axis] = [total // 2, total - total // 2]
-        x = ops.pad(inputs, pads, constant_values=float("-inf"))
-        return ops.max_pool(x, self.pool_size, self.strides, "valid", self.data_format)
+        for axis, k, s in zip(self._spatial_axes(), self.pool_size, self.strides):
+            # int(): a plain size while tracing too.
+            pads[axis] = list(same_padding(int(inputs.shape[axis]), k, s, 1))
+        return ops.pad(inputs, pads, constant_values=float("-inf"))
+
+    def _max_of_slices(self, x):
+        (ha, wa), (kh, kw), (sh, sw) = self._spatial_axes(), self.pool_size, self.strides
+        out_h = (int(x.shape[ha]) - kh) // sh + 1
+        out_w = (int(x.shape[wa]) - kw) // sw + 1
+        y = None
+        for i in range(kh):
+            for j in range(kw):
+                index = [slice(None)] * 4
+                index[ha] = slice(i, i + sh * (out_h - 1) + 1, sh)
+                index[wa] = slice(j, j + sw * (out_w - 1) + 1, sw)
+                tap = x[tuple(index)]
+                y = tap if y is None else ops.maximum(y, tap)
+        return y
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

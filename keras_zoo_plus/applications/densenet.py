@@ -71,7 +71,7 @@ def apply_stem(x, *, data_format):
         data_format=data_format, name="conv1",
     )
     x = layers.ZeroPadding2D(1, data_format=data_format, name="pool1_pad")(x)
-    return layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1")(x)
+    return zoo_layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1")(x)
 
 
 def _densenet(spec, blocks):

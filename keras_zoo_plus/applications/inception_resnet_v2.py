@@ -77,10 +77,10 @@ def apply_stem(x, *, data_format):
     x = apply_conv_bn(x, 32, 3, strides=2, padding="valid", data_format=df, name="stem_conv1")
     x = apply_conv_bn(x, 32, 3, padding="valid", data_format=df, name="stem_conv2")
     x = apply_conv_bn(x, 64, 3, data_format=df, name="stem_conv3")
-    x = layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool1")(x)
+    x = zoo_layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool1")(x)
     x = apply_conv_bn(x, 80, 1, padding="valid", data_format=df, name="stem_conv4")
     x = apply_conv_bn(x, 192, 3, padding="valid", data_format=df, name="stem_conv5")
-    return layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool2")(x)
+    return zoo_layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool2")(x)
 
 
 def apply_mixed_5b(x, *, data_format):
@@ -106,7 +106,7 @@ def apply_mixed_6a(x, *, data_format):
     b1 = apply_conv_bn(
         b1, 384, 3, strides=2, padding="valid", data_format=df, name=f"{n}_branch_1_3"
     )
-    bp = layers.MaxPooling2D(3, strides=2, data_format=df, name=f"{n}_pool")(x)
+    bp = zoo_layers.MaxPooling2D(3, strides=2, data_format=df, name=f"{n}_pool")(x)
     return _concat([b0, b1, bp], data_format=df, name=n)
 
 
@@ -125,7 +125,7 @@ def apply_mixed_7a(x, *, data_format):
     b2 = apply_conv_bn(
         b2, 320, 3, strides=2, padding="valid", data_format=df, name=f"{n}_branch_2_3"
     )
-    bp = layers.MaxPooling2D(3, strides=2, data_format=df, name=f"{n}_pool")(x)
+    bp = zoo_layers.MaxPooling2D(3, strides=2, data_format=df, name=f"{n}_pool")(x)
     return _concat([b0, b1, b2, bp], data_format=df, name=n)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from keras import layers
 
 from keras_zoo_plus import imagenet
+from keras_zoo_plus import layers as zoo_layers
 from keras_zoo_plus.applications import _common
 
 BN_EPSILON = 1e-3
@@ -66,7 +67,7 @@ def apply_reduction_a(x, *, data_format, name):
     bd = apply_conv_bn(
         bd, 96, 3, strides=2, padding="valid", data_format=df, name=f"{name}_branch3x3dbl_3"
     )
-    bp = layers.MaxPooling2D(3, strides=2, data_format=df, name=f"{name}_pool")(x)
+    bp = zoo_layers.MaxPooling2D(3, strides=2, data_format=df, name=f"{name}_pool")(x)
     return _concat([b3, bd, bp], data_format=df, name=name)
 
 
@@ -100,7 +101,7 @@ def apply_reduction_b(x, *, data_format, name):
     b7 = apply_conv_bn(
         b7, 192, 3, strides=2, padding="valid", data_format=df, name=f"{name}_branch7x7x3_4"
     )
-    bp = layers.MaxPooling2D(3, strides=2, data_format=df, name=f"{name}_pool")(x)
+    bp = zoo_layers.MaxPooling2D(3, strides=2, data_format=df, name=f"{name}_pool")(x)
     return _concat([b3, b7, bp], data_format=df, name=name)
 
 
@@ -132,10 +133,10 @@ def apply_stem(x, *, data_format):
     x = apply_conv_bn(x, 32, 3, strides=2, padding="valid", data_format=df, name="stem_conv1")
     x = apply_conv_bn(x, 32, 3, padding="valid", data_format=df, name="stem_conv2")
     x = apply_conv_bn(x, 64, 3, data_format=df, name="stem_conv3")
-    x = layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool1")(x)
+    x = zoo_layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool1")(x)
     x = apply_conv_bn(x, 80, 1, padding="valid", data_format=df, name="stem_conv4")
     x = apply_conv_bn(x, 192, 3, padding="valid", data_format=df, name="stem_conv5")
-    return layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool2")(x)
+    return zoo_layers.MaxPooling2D(3, strides=2, data_format=df, name="stem_pool2")(x)
 
 
 def _inception_v3(spec):

@@ -186,7 +186,7 @@ def apply_reduction_cell(ip, p, filters, *, p_is_larger, data_format, block_id):
         )
 
     def max3(name):
-        return layers.MaxPooling2D(3, strides=2, padding="valid", data_format=df, name=name)(h3)
+        return zoo_layers.MaxPooling2D(3, strides=2, padding="valid", data_format=df, name=name)(h3)
 
     x1 = layers.Add(name=f"reduction_add_1_{block_id}")(
         [sep(h, 5, "left1"), sep(p, 7, "right1")]

@@ -68,7 +68,7 @@ def apply_stem(x, *, data_format, preact=False):
         x = apply_conv_bn(x, 64, 7, strides=2, activation="relu", data_format=data_format,
                           name="conv1")
     x = layers.ZeroPadding2D(1, data_format=data_format, name="pool1_pad")(x)
-    return layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1_pool")(x)
+    return zoo_layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1_pool")(x)
 
 
 def _resnet(spec, blocks):

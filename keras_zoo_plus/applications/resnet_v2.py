@@ -43,7 +43,7 @@ def apply_preact_bottleneck(x, filters, *, strides=1, conv_shortcut=False, data_
             4 * filters, 1, strides=strides, data_format=data_format, name=f"{name}_0_conv"
         )(preact)
     elif strides > 1:
-        shortcut = layers.MaxPooling2D(
+        shortcut = zoo_layers.MaxPooling2D(
             1, strides=strides, data_format=data_format, name=f"{name}_0_pool"
         )(x)
     else:

@@ -16,7 +16,7 @@ def apply_vgg_block(x, filters, convs, *, data_format, name):
             filters, 3, padding="same", activation="relu",
             data_format=data_format, name=f"{name}_conv{i}",
         )(x)
-    return layers.MaxPooling2D(2, strides=2, data_format=data_format, name=f"{name}_pool")(x)
+    return zoo_layers.MaxPooling2D(2, strides=2, data_format=data_format, name=f"{name}_pool")(x)
 
 
 def _vgg(spec, convs_per_block):
