@@ -25,8 +25,14 @@ def select_implementation(x=None, data_format=None, op=None):
     """``"shifted"`` on CPU under tracing (``jit``: ``predict``, ``fit``,
     jitted functions), and for :func:`~keras_zoo_plus.ops.conv2d` eagerly
     too (a 1x1 convolution is one op either way); ``"native"`` otherwise:
-    eagerly one dispatch of the native op beats kh*kw small ones."""
-    if _device_kind(x) != "cpu":
+    eagerly one dispatch of the native op beats kh*kw small ones.
+
+    ``"native"`` inside ``export_scope`` too (:func:`keras_zoo_plus.export`):
+    jax2onnx converts every slice of the shifted form into ONNX nodes
+    (kh*kw per depthwise convolution, one convolution per group): NASNetMobile
+    at 32 px had not finished exporting after 16 minutes, Xception took 66 s;
+    the native ops become one ONNX Conv each (with a group attribute)."""
+    if _device_kind(x) != "cpu" or _common.in_export_scope():
         return "native"
     import jax
 
