@@ -8,6 +8,7 @@
     nox -s budget       # the suite timed: seconds per constructor, extrapolated to 71
     nox -s oldest_keras # the suite on the oldest supported Keras, every backend
     nox -s parity       # `keras-zoo-plus check` across all backends -> parity-report/
+    nox -s export       # every model exported and verified, per backend -> export-report/
 
 The backend sessions run at the Keras of constraints.txt (the current
 release); ``oldest_keras`` runs them at OLDEST_KERAS, the lower bound of
@@ -35,6 +36,15 @@ BACKEND_PACKAGES = {
     "tensorflow": ["tensorflow-cpu"],
     "torch": ["torch"],
     "jax": ["jax[cpu]"],
+}
+# The export extra's packages each backend's exporter and runtimes need
+# (keras_zoo_plus.exporting._REQUIREMENTS): tests/test_export.py exports
+# and verifies in every backend session. Not jax2onnx on TensorFlow or
+# tf2onnx on JAX: each backend session installs only what it runs.
+EXPORT_PACKAGES = {
+    "tensorflow": ["tf2onnx", "onnx", "onnxruntime", "ai-edge-litert"],
+    "torch": ["onnx", "onnxruntime"],
+    "jax": ["jax2onnx", "onnx", "onnxruntime"],
 }
 ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -100,7 +110,8 @@ def _install(session, backend, keras_version=None):
     constraints = CONSTRAINTS
     if keras_version is not None:
         constraints = ("-c", _constraints_with_keras(session, keras_version))
-    session.install(*constraints, "-e", ".[test]", *BACKEND_PACKAGES[backend])
+    session.install(*constraints, "-e", ".[test]", *BACKEND_PACKAGES[backend],
+                    *EXPORT_PACKAGES[backend])
 
 
 def _install_all(session):
@@ -255,6 +266,31 @@ def parity(session):
     table = session.run("keras-zoo-plus", "table", "--markdown", "--quiet",
                         env=env, silent=True)
     with open("parity-report/table.md", "w") as f:
+        f.write(table)
+
+
+@nox.session
+@nox.parametrize("backend", list(BACKENDS))
+def export(session, backend):
+    """Every registered model exported in both data formats to every format
+    the backend has (keras_zoo_plus.export), each verified in its runtime:
+    benchmarks/export_coverage.py, appending to export-report/coverage.jsonl
+    (resumable) and rendering export-report/coverage.md. Hours of CPU on a
+    2-core machine (jax2onnx alone takes 10-100 s a model), so not in the
+    default matrix; the backend sessions export the smallest model of each
+    family (tests/test_export.py). Extra arguments go to the script, e.g.
+    `nox -s "export(backend='torch')" -- --models "resnet50"`."""
+    _install(session, backend)
+    os.makedirs("export-report", exist_ok=True)
+    formats = ["onnx", "saved_model", "litert"] if backend == "tensorflow" else ["onnx"]
+    env = dict(ENV, **check.thread_env(check.cpu_count()), KERAS_BACKEND=backend)
+    env["KERAS_HOME"] = os.path.join(session.create_tmp(), "keras_home")
+    jsonl = os.path.join("export-report", "coverage.jsonl")
+    session.run("python", "benchmarks/export_coverage.py", "--formats", *formats,
+                "--jsonl", jsonl, *session.posargs, env=env)
+    table = session.run("python", "benchmarks/export_coverage.py", "--render", jsonl,
+                        silent=True)
+    with open(os.path.join("export-report", "coverage.md"), "w") as f:
         f.write(table)
 
 
