@@ -30,6 +30,9 @@ _LAZY = {
     "unfreeze": ("keras_zoo_plus.freeze", "unfreeze"),
     "custom_objects": ("keras_zoo_plus.layers", "custom_objects"),
     "feature_extractor": ("keras_zoo_plus.features", "feature_extractor"),
+    "export": ("keras_zoo_plus.exporting", "export"),
+    # ExportError, ExportResult, FORMATS ... (a module: ``export`` is the function)
+    "exporting": ("keras_zoo_plus.exporting", None),
     "create_model": ("keras_zoo_plus.registry", "create_model"),
     "list_models": ("keras_zoo_plus.registry", "list_models"),
     "model_info": ("keras_zoo_plus.registry", "model_info"),

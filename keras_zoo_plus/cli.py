@@ -8,10 +8,16 @@
     keras-zoo-plus check --model package.module:function [--input-shape H,W,C]
     keras-zoo-plus check path/model.keras      your own model, same matrix
 
+    keras-zoo-plus export MODEL_OR_FILE --format onnx|saved_model|litert --output PATH
+        [--weights imagenet|none|FILE] [--size HxW] [--data-format F] [--json FILE]
+                                           export, then verify in the serving runtime
+
 Exit codes: 0 success, 1 ``check`` found a deviation above the tolerance or a
-cell that failed (``table``: a parameter count differs from the registry),
-2 bad arguments (one line on stderr), a user's model included that no cell
-could build or load.
+cell that failed (``table``: a parameter count differs from the registry;
+``export``: the artifact deviates above the tolerance, or the exporter or
+its runtime failed), 2 bad arguments (one line on stderr), a user's model
+included that no cell could build or load, or a package the export format
+needs is missing.
 """
 
 from __future__ import annotations
@@ -391,7 +397,149 @@ def build_parser():
     p.set_defaults(func=_cmd_check)
 
     _add_bench_parser(sub)
+    _add_export_parser(sub)
     return parser
+
+
+def _add_export_parser(sub):
+    """The ``export`` subcommand (:mod:`keras_zoo_plus.exporting`)."""
+    from keras_zoo_plus import exporting
+
+    p = sub.add_parser(
+        "export", help="export a model to ONNX, SavedModel or LiteRT and verify it",
+        description="Build a zoo model (or load a .keras/.h5 file), export it with Keras' "
+        "exporter on the current backend (KERAS_BACKEND), then run the artifact in the runtime "
+        "that serves it (onnxruntime, tf.saved_model.load, the LiteRT interpreter) on a seeded "
+        "batch and compare with Keras. The artifact reaches --output only if it matches. Exit "
+        "codes: 0 verified, 1 the artifact deviates above the tolerance or the exporter or its "
+        "runtime failed, 2 bad arguments or a missing package (one line on stderr).",
+    )
+    p.add_argument("model", metavar="MODEL_OR_FILE",
+                   help="a registered model name (see `keras-zoo-plus list`) or a .keras/.h5 "
+                   "model file")
+    p.add_argument("--format", required=True, metavar="FORMAT",
+                   help=f"one of {', '.join(exporting.FORMATS)}")
+    p.add_argument("--output", required=True, metavar="PATH",
+                   help="the artifact: a .onnx file, a SavedModel directory or a .tflite file")
+    p.add_argument("--weights", default="imagenet", metavar="WEIGHTS",
+                   help="zoo models: 'imagenet' (default), 'none' (random initialisation) or a "
+                   "weights file")
+    p.add_argument("--size", type=_parse_size, default=None, metavar="HxW",
+                   help="input height and width the artifact serves (default: the model's own; "
+                   "a zoo model's default size)")
+    p.add_argument("--data-format", default=None, choices=["channels_last", "channels_first"],
+                   help="zoo models: the data format to build in (default channels_last); a "
+                   "file keeps the format it was saved with")
+    p.add_argument("--batch", type=_positive_int, default=exporting.DEFAULT_BATCH,
+                   help=f"images in the verification batch (default {exporting.DEFAULT_BATCH})")
+    p.add_argument("--tolerance", type=_positive_float, default=None,
+                   help="largest allowed relative deviation (default: "
+                   + ", ".join(f"{f} {t:g}" for f, t in exporting.TOLERANCES.items()) + ")")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="export only, without running the artifact")
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    p.set_defaults(func=_cmd_export)
+    return p
+
+
+def _export_model(args):
+    """The model to export: a zoo model built, or a model file loaded."""
+    from keras_zoo_plus import registry
+
+    name = _zoo_name(args.model)
+    if name is None:
+        if not os.path.exists(args.model):
+            known = ", ".join(registry.list_models())
+            raise UsageError(f"{args.model!r} is neither a registered model nor a model file; "
+                             f"known models: {known}")
+        if args.weights != "imagenet":
+            raise UsageError(f"--weights {args.weights!r} applies to zoo models; the model file "
+                             f"{args.model!r} holds its own weights")
+        if args.data_format is not None:
+            raise UsageError(f"--data-format {args.data_format} applies to zoo models; the model "
+                             f"file {args.model!r} runs in the format it was saved with")
+        from keras_zoo_plus import saving
+
+        try:
+            return saving.load_model(args.model, compile=False), None
+        except (TypeError, ValueError, OSError) as exc:
+            raise UsageError(f"model file {args.model!r}: {exc}") from None
+    info = registry.model_info(name)
+    data_format = args.data_format or "channels_last"
+    if args.size is not None:
+        h, w = args.size
+    elif info.default_size:
+        h = w = info.default_size
+    else:
+        raise UsageError(f"{name} has no default size; give --size HxW")
+    shape = (h, w, 3) if data_format == "channels_last" else (3, h, w)
+    weights = args.weights
+    if weights.lower() == "none":
+        weights = None
+    elif weights != "imagenet" and not os.path.isfile(weights):
+        raise UsageError(f"--weights {weights!r}: expected 'imagenet', 'none' or an existing "
+                         "weights file")
+    try:
+        model = registry.create_model(name, weights=weights, input_shape=shape,
+                                      data_format=data_format)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{name}: {exc}") from None
+    return model, shape
+
+
+def _cmd_export(args):
+    from keras_zoo_plus import exporting
+
+    try:
+        format = exporting.normalize_format(args.format)
+    except ValueError:
+        raise UsageError(f"--format {args.format!r}: choose from "
+                         f"{', '.join(exporting.FORMATS)}") from None
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        exporting.check_requirements(format, backend)
+        exporting.check_output_path(args.output, format)
+    except (exporting.ExportError, exporting.ExportDependencyError, TypeError,
+            ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    model, shape = _export_model(args)
+    if shape is None and args.size is not None:
+        declared = tuple(model.inputs[0].shape[1:])
+        if len(declared) != 3:
+            raise UsageError(f"--size applies to image models (one input of rank 4); "
+                             f"{args.model!r} takes inputs of shape {('batch',) + declared}")
+        h, w = args.size
+        formats = {getattr(layer, "data_format", None) for layer in model.layers}
+        if "channels_first" in formats:
+            shape = (declared[0], h, w)
+        else:
+            shape = (h, w, declared[-1])
+    try:
+        result = exporting.export(model, args.output, format=format, input_shape=shape,
+                                  verify=args.verify, batch=args.batch,
+                                  tolerance=args.tolerance)
+    except exporting.ExportVerificationError as exc:
+        print(exc.result.summary())
+        _export_json(args, exc.result)
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 1
+    except exporting.ExportDependencyError as exc:
+        raise UsageError(str(exc)) from None
+    except exporting.ExportError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 1
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    print(result.summary())
+    _export_json(args, result)
+    return 0
+
+
+def _export_json(args, result):
+    if args.json:
+        _write(args.json, json.dumps(result.to_dict(), indent=2) + "\n")
 
 
 BENCH_DEFAULT_MODELS = ("MobileNet", "Xception", "NASNetMobile", "ResNet50")

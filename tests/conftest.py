@@ -19,12 +19,23 @@ def pytest_collection_modifyitems(config, items):
     torch session (helpers.BACKEND_INDEPENDENT_ON): what they check is
     decided by Python code that branches on no backend, and checking it
     three times only cost CI time. Each such test says which per-backend
-    tests cover what the backend does."""
-    if keras.backend.backend() == BACKEND_INDEPENDENT_ON:
-        return
+    tests cover what the backend does.
+
+    Likewise ``only_backend(name, ...)`` tests (what only those backends
+    have: TensorFlow's SavedModel and LiteRT exporters, torch's fused path)
+    are deselected on the other backends, not reported as skipped."""
+    backend = keras.backend.backend()
+
+    def elsewhere(item):
+        only = item.get_closest_marker("only_backend")
+        if only is not None and backend not in only.args:
+            return True
+        return (backend != BACKEND_INDEPENDENT_ON
+                and item.get_closest_marker("backend_independent") is not None)
+
     keep, dropped = [], []
     for item in items:
-        (dropped if item.get_closest_marker("backend_independent") else keep).append(item)
+        (dropped if elsewhere(item) else keep).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep

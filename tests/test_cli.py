@@ -203,7 +203,7 @@ KNOWN = ", ".join(registry.list_models())
          "argument --threads: expected a positive integer, got '0'"),
         (["frobnicate"],
          "argument command: invalid choice: 'frobnicate' "
-         "(choose from 'list', 'info', 'table', 'check', 'bench')"),
+         "(choose from 'list', 'info', 'table', 'check', 'bench', 'export')"),
     ],
     ids=["info-model", "check-model", "table-model", "list-pattern", "check-pattern",
          "backend", "format", "tolerance", "size", "quick-models", "threads", "command"],
@@ -234,7 +234,7 @@ def test_bad_arguments(args, message, capsys):
          "unknown data format 'channels_middle'; choose from channels_last, channels_first"),
         (["frobnicate"],
          "argument command: invalid choice: 'frobnicate' "
-         "(choose from 'list', 'info', 'table', 'check', 'bench')"),
+         "(choose from 'list', 'info', 'table', 'check', 'bench', 'export')"),
     ],
     ids=["model", "backend", "format", "command"],
 )
