@@ -65,8 +65,15 @@ def _shape(name, data_format):
 
 
 def _model(name, data_format="channels_last", **kwargs):
-    return kz.create_model(name, weights=None, input_shape=_shape(name, data_format),
-                           data_format=data_format, classifier_activation=None, **kwargs)
+    """The model with ``check``'s synthetic weights: tame activations in
+    every family (a random initialisation of a deep one can be chaotic,
+    see benchmarks/export_coverage.py)."""
+    from keras_zoo_plus import synthetic
+
+    model = kz.create_model(name, weights=None, input_shape=_shape(name, data_format),
+                            data_format=data_format, classifier_activation=None, **kwargs)
+    family = registry.model_info(name).family
+    return synthetic.apply_synthetic_weights(model, seed=0, family=family)
 
 
 def _onnx_run(path, x):
