@@ -115,11 +115,13 @@ def _install(session, backend, keras_version=None):
 
 
 def _install_all(session):
-    """The package with its test extras and all three backends in one venv,
-    plus tf_keras: tests/test_legacy_families.py (slow) generates its tf.keras
+    """The package with its test extras, all three backends and every
+    backend's export packages (``nox -s budget`` runs tests/test_export.py
+    on each) in one venv, plus tf_keras: tests/test_legacy_families.py (slow) generates its tf.keras
     files with it. --no-deps: tf_keras requires the `tensorflow`
     distribution, whose module tensorflow-cpu already provides."""
-    session.install(*CONSTRAINTS, "-e", ".[test]", *sum(BACKEND_PACKAGES.values(), []))
+    session.install(*CONSTRAINTS, "-e", ".[test]", *sum(BACKEND_PACKAGES.values(), []),
+                    *sorted(set(sum(EXPORT_PACKAGES.values(), []))))
     session.install(*CONSTRAINTS, "--no-deps", "tf_keras")
 
 
