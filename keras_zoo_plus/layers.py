@@ -181,7 +181,7 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
       exporter refuses ("Failed to export a node ... because it is not
       constant"): Xception, whose stride-2 pools see odd sizes, failed to
       export at every size tried (71, 299). While torch exports
-      (:func:`keras_zoo_plus.ops._torch.exporting`) this layer pads by the
+      (``keras_zoo_plus.ops._torch._exporting``) this layer pads by the
       static size itself (with -inf, which a max ignores) and pools
       ``"valid"``: ONNX Pad and MaxPool.
     - JAX: jax2onnx 0.17 turns ``lax.reduce_window`` into an ONNX MaxPool
@@ -205,7 +205,7 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
         if backend == "torch":
             from keras_zoo_plus.ops import _torch
 
-            if self.padding == "same" and (_torch.exporting() or in_export_scope()):
+            if self.padding == "same" and _torch._exporting():
                 return ops.max_pool(self._pad(inputs), self.pool_size, self.strides, "valid",
                                     self.data_format)
         elif in_export_scope():

@@ -14,8 +14,10 @@ _EXPORTING = contextvars.ContextVar("keras_zoo_plus_exporting", default=False)
 def export_scope():
     """Within it, kernels that a trace would capture in a form an exporter
     cannot convert take an exportable one (TensorFlow's grouped
-    convolution, see ``_tensorflow.conv2d``). ``keras_zoo_plus.export``
-    traces the model inside it; a context variable, not global state."""
+    convolution, JAX's native convolutions, torch's plain graph, the
+    static-padding max pool of ``keras_zoo_plus.layers.MaxPooling2D``).
+    ``keras_zoo_plus.export`` traces the model inside it; a context
+    variable, not global state."""
     token = _EXPORTING.set(True)
     try:
         yield

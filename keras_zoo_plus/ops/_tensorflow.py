@@ -13,7 +13,7 @@ import functools
 
 import keras
 
-from keras_zoo_plus.ops._common import in_export_scope
+from keras_zoo_plus.ops import _common
 
 # "channels_last": the native op on NHWC data between two transposes.
 IMPLEMENTATIONS = ("channels_last",)
@@ -33,7 +33,7 @@ def select_implementation(x=None, data_format=None, op=None):
     already fast; ``data_format=None`` never asks). Convolutions take
     ``"channels_last"`` inside ``export_scope`` too, where :func:`conv2d`
     gives grouped ones an exportable form."""
-    if op == "conv2d" and in_export_scope():
+    if op == "conv2d" and _common.in_export_scope():
         return "channels_last"
     if data_format == "channels_first" and _cpu_only():
         # Without oneDNN the CPU Conv2D kernel refuses NCHW; with it, NHWC
@@ -64,7 +64,7 @@ def depthwise_conv2d(x, kernel, *, strides, padding, data_format, dilation_rate,
 
 def conv2d(x, kernel, *, strides, padding, data_format, dilation_rate, implementation):
     def native(x, data_format):
-        if in_export_scope() and x.shape[-1] != kernel.shape[-2]:
+        if _common.in_export_scope() and x.shape[-1] != kernel.shape[-2]:
             # A grouped convolution: Keras runs it inside a nested
             # tf.function(jit_compile=True) ("broken on CPU without XLA";
             # TensorFlow 2.21's CPU kernel runs it, with oneDNN or not),

@@ -29,7 +29,7 @@ def _device_kind(x=None):
     return getattr(device, "type", None) or str(device).split(":")[0]
 
 
-def exporting():
+def _exporting():
     """Whether torch is capturing a graph rather than running: TorchScript
     tracing (``torch.onnx.export``'s default exporter, which Keras' ONNX
     export uses with a dynamic batch), ONNX export, or ``torch.export``
@@ -41,18 +41,19 @@ def exporting():
     Layer normalisation is the exception: Keras' own torch formulation
     passes traced sizes to ``F.layer_norm`` and TorchScript cannot export
     it (``SymbolicValueError ... onnx::Gather``), so ours, which passes
-    plain ints, stays (ONNX ``LayerNormalization``)."""
+    plain ints, stays (ONNX ``LayerNormalization``). ``export_scope``
+    (:func:`keras_zoo_plus.export`) counts as exporting too."""
     import torch
 
     return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-                or torch.compiler.is_exporting())
+                or torch.compiler.is_exporting() or _common.in_export_scope())
 
 
 def select_implementation(x=None, data_format=None, op=None):
     """``"channels_last"`` on CPU (and for Keras' symbolic "meta" builds),
-    ``"native"`` on accelerators and while :func:`exporting` (but for
+    ``"native"`` on accelerators and while :func:`_exporting` (but for
     layer normalisation)."""
-    if exporting():
+    if _exporting():
         return "channels_last" if op == "layer_normalization" else "native"
     return "channels_last" if _device_kind(x) in ("cpu", "meta") else "native"
 
@@ -63,10 +64,10 @@ def fused_inference_supported():
 
 
 def fused_inference_active(x):
-    """CPU, float32, autograd off, not :func:`exporting`."""
+    """CPU, float32, autograd off, not :func:`_exporting`."""
     # Not on "meta" tensors (Keras' symbolic shape inference): the layers'
     # own calls infer the shapes there.
-    if _device_kind(x) != "cpu" or exporting():
+    if _device_kind(x) != "cpu" or _exporting():
         return False
     import torch
 
