@@ -48,7 +48,7 @@ def _done(path):
     return seen
 
 
-def sweep_in_subprocesses(args, argv):
+def sweep_in_subprocesses(args):
     """One fresh process per model: TensorFlow's exporters keep memory
     across exports (one process reached 21 GB RSS and was killed after
     six families' ONNX, SavedModel and LiteRT exports here)."""
@@ -56,16 +56,8 @@ def sweep_in_subprocesses(args, argv):
 
     names = ([registry.model_info(n).name for n in args.models] if args.models
              else registry.list_models())
-    rest = []
-    skip = False
-    for a in argv:  # argv without --models and its names
-        if a == "--models":
-            skip = True
-            continue
-        if skip and a.startswith("--"):
-            skip = False
-        if not skip:
-            rest.append(a)
+    rest = ["--formats", *args.formats, "--data-formats", *args.data_formats,
+            "--size", str(args.size)] + (["--jsonl", args.jsonl] if args.jsonl else [])
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     for name in names:
         try:
@@ -205,7 +197,7 @@ def main(argv=None):
     if args.in_process:
         sweep(args)
     else:
-        sweep_in_subprocesses(args, sys.argv[1:] if argv is None else list(argv))
+        sweep_in_subprocesses(args)
     return 0
 
 

@@ -235,10 +235,7 @@ def check_output_path(path, format):
     ValueError names what is wrong (a LiteRT path not ending in .tflite,
     a directory where a file goes or the reverse, a parent that cannot be
     created or written). Creates the parent directory."""
-    return _output_path(path, normalize_format(format))
-
-
-def _output_path(path, format):
+    format = normalize_format(format)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike; received {path!r} of type "
                         f"{type(path).__name__}")
@@ -320,7 +317,7 @@ def export(model, path, format="onnx", input_shape=None, *, verify=True,
     elif not isinstance(tolerance, (int, float)) or not tolerance > 0:
         raise ValueError(f"tolerance must be a positive number; received {tolerance!r}")
     shape = _image_shape(model, input_shape)
-    path = _output_path(path, format)
+    path = check_output_path(path, format)
     if format != "onnx" and opset is not None:
         raise ValueError(f"opset applies to format 'onnx'; received opset={opset!r} with "
                          f"format {format!r}")
