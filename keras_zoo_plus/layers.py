@@ -171,75 +171,21 @@ class SeparableConv2D(keras.layers.SeparableConv2D):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MaxPooling2D(keras.layers.MaxPooling2D):
-    """``keras.layers.MaxPooling2D`` that the torch and JAX exporters can
-    convert.
-
-    - torch: Keras' max pooling computes a ``"same"`` padding from the
-      input's size; while TorchScript traces (ONNX export) that size is a
-      traced value, and where the padding comes out symmetric Keras passes
-      it to ``max_pool2d`` as a list of traced values, which the ONNX
-      exporter refuses ("Failed to export a node ... because it is not
-      constant"): Xception, whose stride-2 pools see odd sizes, failed to
-      export at every size tried (71, 299). While torch exports
-      (``keras_zoo_plus.ops._torch._exporting``) this layer pads by the
-      static size itself (with -inf, which a max ignores) and pools
-      ``"valid"``: ONNX Pad and MaxPool.
-    - JAX: jax2onnx 0.17 turns ``lax.reduce_window`` into an ONNX MaxPool
-      that onnxruntime refuses to run ("Unsupported pooling size"; ResNet50,
-      VGG16, DenseNet121). Inside ``keras_zoo_plus.ops.export_scope`` (set
-      by :func:`keras_zoo_plus.export`) the pool is the maximum of its
-      kh*kw strided slices of the padded input: the same values.
-
-    Everywhere else it is Keras' layer.
+    """``keras.layers.MaxPooling2D`` computed by
+    :func:`keras_zoo_plus.ops.max_pool2d`, which the torch and JAX
+    exporters can convert: torch pads by the static size (Keras' traced
+    "same" padding made TorchScript's ONNX export refuse Xception), and
+    inside ``keras_zoo_plus.ops.export_scope`` JAX takes the maximum of
+    strided slices (onnxruntime refuses jax2onnx's MaxPool). Weights,
+    config and the function computed are Keras' own.
 
     Example:
         >>> layer = MaxPooling2D(3, strides=2, padding="same")
     """
 
     def call(self, inputs):
-        backend = keras.backend.backend()
-        if backend not in ("torch", "jax"):
-            return super().call(inputs)
-        from keras_zoo_plus.ops._common import in_export_scope
-
-        if backend == "torch":
-            from keras_zoo_plus.ops import _torch
-
-            if self.padding == "same" and _torch._exporting():
-                return ops.max_pool(self._pad(inputs), self.pool_size, self.strides, "valid",
-                                    self.data_format)
-        elif in_export_scope():
-            return self._max_of_slices(self._pad(inputs))
-        return super().call(inputs)
-
-    def _spatial_axes(self):
-        return (1, 2) if self.data_format == "channels_last" else (2, 3)
-
-    def _pad(self, inputs):
-        """``inputs`` padded by the static "same" padding (-inf), or as it is."""
-        if self.padding != "same":
-            return inputs
-        from keras_zoo_plus.ops._common import same_padding
-
-        pads = [[0, 0] for _ in range(4)]
-        for axis, k, s in zip(self._spatial_axes(), self.pool_size, self.strides):
-            # int(): a plain size while tracing too.
-            pads[axis] = list(same_padding(int(inputs.shape[axis]), k, s, 1))
-        return ops.pad(inputs, pads, constant_values=float("-inf"))
-
-    def _max_of_slices(self, x):
-        (ha, wa), (kh, kw), (sh, sw) = self._spatial_axes(), self.pool_size, self.strides
-        out_h = (int(x.shape[ha]) - kh) // sh + 1
-        out_w = (int(x.shape[wa]) - kw) // sw + 1
-        y = None
-        for i in range(kh):
-            for j in range(kw):
-                index = [slice(None)] * 4
-                index[ha] = slice(i, i + sh * (out_h - 1) + 1, sh)
-                index[wa] = slice(j, j + sw * (out_w - 1) + 1, sw)
-                tap = x[tuple(index)]
-                y = tap if y is None else ops.maximum(y, tap)
-        return y
+        return zoo_ops.max_pool2d(inputs, self.pool_size, self.strides, self.padding,
+                                  self.data_format)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -2,6 +2,7 @@
 picks) with keras.ops.depthwise_conv / separable_conv, values and gradients,
 on small random inputs. Runs on whichever backend the session uses."""
 
+import contextlib
 import importlib
 import inspect
 import itertools
@@ -708,3 +709,78 @@ def test_channel_dense_arguments():
             "With data_format='channels_first' `x` must be 4D (batch, channels, rows, cols). "
             "Received: x.shape=(2, 4)")):
         zoo_ops.channel_dense(np.zeros((2, 4), "float32"), k, data_format="channels_first")
+
+
+# --- max pooling -------------------------------------------------------------
+
+# (height, width, pool, strides): odd and even sizes, square and oblong
+# pools, strides below, at and above the pool, symmetric and asymmetric
+# "same" padding.
+POOL_CASES = [(7, 9, 3, 2), (8, 8, 3, 2), (8, 9, 2, 2), (9, 7, 3, 1), (10, 11, (2, 3), (3, 1))]
+
+
+def _numpy_max_pool(x, pool, strides, padding):
+    """An independent reference on NHWC data: -inf padding by Keras' "same"
+    rule (extra pixel after), then the maximum over each window."""
+    (kh, kw), (sh, sw) = pool, strides
+    n, h, w, c = x.shape
+    if padding == "same":
+        oh, ow = -(-h // sh), -(-w // sw)
+        th, tw = max((oh - 1) * sh + kh - h, 0), max((ow - 1) * sw + kw - w, 0)
+        x = np.pad(x, ((0, 0), (th // 2, th - th // 2), (tw // 2, tw - tw // 2), (0, 0)),
+                   constant_values=-np.inf)
+    oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+    out = np.full((n, oh, ow, c), -np.inf, dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out = np.maximum(out, x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw])
+    return out
+
+
+@pytest.mark.parametrize("exporting", [False, True], ids=["run", "export_scope"])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_max_pool2d_matches_numpy(data_format, padding, exporting):
+    from keras_zoo_plus.ops._common import export_scope
+
+    for h, w, pool, strides in POOL_CASES:
+        pool2, strides2 = zoo_ops._pair(pool, "pool"), zoo_ops._pair(strides, "strides")
+        x = np.random.default_rng(h * w).standard_normal((2, h, w, 3)).astype("float32")
+        expected = _numpy_max_pool(x, pool2, strides2, padding)
+        if data_format == "channels_first":
+            x, expected = x.transpose(0, 3, 1, 2).copy(), expected.transpose(0, 3, 1, 2)
+
+        def fn(t, pool=pool, strides=strides):
+            with export_scope() if exporting else contextlib.nullcontext():
+                return zoo_ops.max_pool2d(t, pool, strides, padding, data_format)
+
+        out, (grad,) = _value_and_grads(fn, (x,))
+        np.testing.assert_array_equal(out, expected)
+        # Each output's weight lands on the one input that won its window.
+        _, (native_grad,) = _value_and_grads(
+            lambda t, p=pool, s=strides: keras.ops.max_pool(t, p, s, padding, data_format), (x,))
+        np.testing.assert_allclose(grad, native_grad, rtol=0, atol=1e-6)
+
+
+def test_max_pool2d_selection():
+    from keras_zoo_plus.ops._common import export_scope
+
+    x = keras.ops.zeros((1, 4, 4, 2))
+    run = {"torch": "channels_last", "jax": "native", "tensorflow": "native"}[BACKEND]
+    exporting = {"torch": "channels_last", "jax": "shifted", "tensorflow": "native"}[BACKEND]
+    assert zoo_ops._select(x, "channels_last", "max_pool2d") == run
+    with export_scope():
+        assert zoo_ops._select(x, "channels_last", "max_pool2d") == exporting
+    assert zoo_ops.has_kernel("max_pool2d", x, "channels_last") == (BACKEND == "torch")
+
+
+def test_max_pool2d_arguments():
+    x = keras.ops.zeros((1, 4, 4, 2))
+    with pytest.raises(ValueError, match=r"^`padding` must be 'valid' or 'same'; received 'full'\.$"):
+        zoo_ops.max_pool2d(x, 2, padding="full")
+    with pytest.raises(ValueError, match=r"`pool_size` must be an int or a pair of ints; "
+                       r"received \(2, 2, 2\)"):
+        zoo_ops.max_pool2d(x, (2, 2, 2))
+    with pytest.raises(ValueError, match=r"`implementation` must be one of"):
+        zoo_ops.max_pool2d(x, 2, implementation="fast")
+    # strides=None means the pool size, as in keras.ops.max_pool.
+    assert tuple(zoo_ops.max_pool2d(x, 2).shape) == (1, 2, 2, 2)

@@ -72,7 +72,7 @@ hooks; whatever it leaves out is the default of ``_portable``:
 - ``fused_inference_supported()``, ``fused_inference_active(x)``.
 - kernel hooks, named like a public function here (``conv2d``,
   ``depthwise_conv2d``, ``separable_conv2d``, ``batch_normalization``,
-  ``conv_batchnorm``) or like any ``keras.ops`` function. A hook gets the
+  ``conv_batchnorm``, ``max_pool2d``) or like any ``keras.ops`` function. A hook gets the
   function's normalised arguments and ``implementation=`` (never
   ``"auto"`` or ``"native"``) and returns the result, or
   ``NotImplemented`` to leave these arguments to the portable
@@ -768,6 +768,66 @@ def channel_dense(
     return y
 
 
+def max_pool2d(x, pool_size, strides=None, padding="valid", data_format=None,
+               implementation="auto"):
+    """2D max pooling; same contract as ``keras.ops.max_pool`` on 4D inputs.
+
+    Its kernels exist for the exporters as much as for speed:
+
+    - torch (``"channels_last"``, on CPU and while torch exports): the
+      NCHW view of channels_last data is pooled as it lies (Keras copies it
+      to NCHW and back), and the ``"same"`` padding is computed from the
+      static size. Keras computes it from ``x.shape``, which TorchScript
+      traces: where it comes out symmetric Keras hands ``max_pool2d`` a list
+      of traced values, which the ONNX exporter refuses ("Failed to export
+      a node ... because it is not constant"; Xception failed at every
+      size).
+    - jax (``"shifted"``, inside ``export_scope`` only): the maximum of the
+      pool's kh*kw strided slices of the input padded by -inf. jax2onnx
+      0.17 turns ``lax.reduce_window`` into an ONNX MaxPool that
+      onnxruntime refuses ("Unsupported pooling size"; ResNet50, VGG16,
+      DenseNet121). Outside an export XLA's own reduce_window stays.
+    - tensorflow: Keras' (tf2onnx and the TFLite converter take it).
+
+    Args:
+        x: 4D input in ``data_format``.
+        pool_size: int or pair.
+        strides: int or pair; ``None`` means ``pool_size``.
+        padding: ``"valid"`` or ``"same"`` (Keras semantics: the extra pixel
+            of an odd total padding goes after; padded pixels never win).
+        data_format: ``"channels_last"``, ``"channels_first"`` or ``None``.
+        implementation: ``"auto"``, ``"native"`` (``keras.ops.max_pool``), or
+            the backend's formulation by name.
+
+    Returns:
+        The pooled tensor in ``data_format``.
+
+    Raises:
+        ValueError: for an unknown ``padding``, ``data_format`` or
+            ``implementation``, or a bad ``pool_size``/``strides``.
+
+    Example:
+        >>> y = max_pool2d(x, 3, strides=2, padding="same")
+    """
+
+    data_format = resolve_data_format(data_format)
+    padding = str(padding).lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"`padding` must be 'valid' or 'same'; received {padding!r}.")
+    _check_implementation(implementation)
+    pool_size = _pair(pool_size, "pool_size")
+    strides = pool_size if strides is None else _pair(strides, "strides")
+    if implementation == "auto":
+        implementation = _select(x, data_format, "max_pool2d")
+    kernel_fn = _kernel("max_pool2d", implementation)
+    if kernel_fn is not None:
+        y = kernel_fn(x, pool_size=pool_size, strides=strides, padding=padding,
+                      data_format=data_format, implementation=implementation)
+        if y is not NotImplemented:
+            return y
+    return keras.ops.max_pool(x, pool_size, strides, padding, data_format)
+
+
 def __getattr__(name):
     """Any other ``keras.ops`` function by name, running the backend
     module's hook of that name when it has one (module docstring), with an
@@ -804,6 +864,7 @@ __all__ = [
     "fused_inference_supported",
     "has_kernel",
     "layer_normalization",
+    "max_pool2d",
     "same_padding",
     "select_implementation",
     "separable_conv2d",

@@ -1,7 +1,7 @@
 """JAX kernels: shifted multiply-adds on CPU (see the selection table of
 :mod:`keras_zoo_plus.ops`).
 
-Hooks: ``IMPLEMENTATIONS``, ``select_implementation``, ``conv2d``,
+Hooks: ``IMPLEMENTATIONS``, ``select_implementation``, ``max_pool2d``, ``conv2d``,
 ``depthwise_conv2d``; the rest is :mod:`keras_zoo_plus.ops._portable`.
 """
 
@@ -31,7 +31,13 @@ def select_implementation(x=None, data_format=None, op=None):
     jax2onnx converts every slice of the shifted form into ONNX nodes
     (kh*kw per depthwise convolution, one convolution per group): NASNetMobile
     at 32 px had not finished exporting after 16 minutes, Xception took 66 s;
-    the native ops become one ONNX Conv each (with a group attribute)."""
+    the native ops become one ONNX Conv each (with a group attribute).
+
+    :func:`~keras_zoo_plus.ops.max_pool2d` is the other way round:
+    ``"shifted"`` inside ``export_scope`` only (see :func:`max_pool2d`),
+    XLA's reduce_window everywhere else."""
+    if op == "max_pool2d":
+        return "shifted" if _common.in_export_scope() else "native"
     if _device_kind(x) != "cpu" or _common.in_export_scope():
         return "native"
     import jax
@@ -160,4 +166,38 @@ def _depthwise_shifted(x, kernel, strides, padding, data_format, dilation_rate):
             out = out.reshape(shape[:1] + [channels * multiplier] + shape[3:])
         else:
             out = out.reshape(shape[:3] + [channels * multiplier])
+    return out
+
+
+def max_pool2d(x, *, pool_size, strides, padding, data_format, implementation):
+    """The maximum of the pool's kh*kw strided slices of the input padded
+    by -inf: the same values as ``lax.reduce_window``. jax2onnx 0.17 turns
+    reduce_window into an ONNX MaxPool that onnxruntime refuses
+    ("Unsupported pooling size": ResNet50, VGG16, DenseNet121), and the
+    slices into Slice and Max nodes it runs; selected inside
+    ``export_scope`` only (reduce_window is XLA's own pooling)."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    x = jnp.asarray(x)
+    h_axis, w_axis = (2, 3) if data_format == "channels_first" else (1, 2)
+    (kh, kw), (sh, sw) = pool_size, strides
+    if padding == "same":
+        pads = [(0, 0)] * 4
+        pads[h_axis] = _common.same_padding(x.shape[h_axis], kh, sh, 1)
+        pads[w_axis] = _common.same_padding(x.shape[w_axis], kw, sw, 1)
+        x = jnp.pad(x, pads, constant_values=-jnp.inf)
+    out_h = _common.output_size(x.shape[h_axis], kh, sh, 1, "valid")
+    out_w = _common.output_size(x.shape[w_axis], kw, sw, 1, "valid")
+    start, step = [0] * 4, [1] * 4
+    step[h_axis], step[w_axis] = sh, sw
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            start[h_axis], start[w_axis] = i, j
+            limit = list(x.shape)
+            limit[h_axis] = i + (out_h - 1) * sh + 1
+            limit[w_axis] = j + (out_w - 1) * sw + 1
+            tap = lax.slice(x, tuple(start), tuple(limit), tuple(step))
+            out = tap if out is None else jnp.maximum(out, tap)
     return out

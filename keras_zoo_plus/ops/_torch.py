@@ -6,7 +6,7 @@ BatchNorm -> ReLU/ReLU6/hard-swish of the inference path (see
 Hooks: ``IMPLEMENTATIONS``, ``select_implementation``,
 ``fused_inference_supported``, ``fused_inference_active``,
 ``depthwise_conv2d``, ``conv2d``, ``batch_normalization``,
-``layer_normalization``, ``conv_batchnorm``, ``channel_dense``; the rest is :mod:`keras_zoo_plus.ops._portable`.
+``layer_normalization``, ``conv_batchnorm``, ``channel_dense``, ``max_pool2d``; the rest is :mod:`keras_zoo_plus.ops._portable`.
 """
 
 from __future__ import annotations
@@ -49,12 +49,17 @@ def _exporting():
                 or torch.compiler.is_exporting() or _common.in_export_scope())
 
 
+# The kernels that stay while exporting: their Keras formulation passes
+# traced sizes where TorchScript needs constants (see _exporting, max_pool2d).
+_EXPORTABLE = ("layer_normalization", "max_pool2d")
+
+
 def select_implementation(x=None, data_format=None, op=None):
     """``"channels_last"`` on CPU (and for Keras' symbolic "meta" builds),
     ``"native"`` on accelerators and while :func:`_exporting` (but for
-    layer normalisation)."""
+    layer normalisation and max pooling)."""
     if _exporting():
-        return "channels_last" if op == "layer_normalization" else "native"
+        return "channels_last" if op in _EXPORTABLE else "native"
     return "channels_last" if _device_kind(x) in ("cpu", "meta") else "native"
 
 
@@ -437,6 +442,41 @@ def _mkldnn_pointwise_ok(x):
     if not torch.backends.mkldnn.is_available():
         return False
     return hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+def max_pool2d(x, *, pool_size, strides, padding, data_format, implementation):
+    """``F.max_pool2d`` on the NCHW view of the input as it lies (Keras
+    copies channels_last data to NCHW and back), with the "same" padding
+    from the static size: symmetric padding goes to the pool, asymmetric
+    padding is -inf padding first (a max never picks it). Static sizes keep
+    it exportable: Keras' padding, computed from traced sizes, made
+    TorchScript's ONNX export refuse Xception ("not constant").
+
+    Measured against Keras' (``implementation="native"``), batch 16, one
+    thread, medians of 7 alternating calls in one process (AMD EPYC, AVX2,
+    no AVX-512; 2026-12-02): ResNet's 113x113x64 3x3/2 pool 272 -> 12 ms,
+    Xception's 147x147x128 "same" pool 1175 -> 175 ms, a 56x56x256 2x2
+    pool 220 -> 9 ms; channels_first data (no copy either way) 381 -> 373
+    ms."""
+    import torch.nn.functional as F
+
+    x = _tensor(x)
+    if x.device.type == "meta":  # a symbolic build: Keras' path handles "meta"
+        return NotImplemented
+    first = data_format == "channels_first"
+    x = x if first else x.permute(0, 3, 1, 2)
+    if padding == "same":
+        ph = _common.same_padding(int(x.shape[2]), pool_size[0], strides[0], 1)
+        pw = _common.same_padding(int(x.shape[3]), pool_size[1], strides[1], 1)
+        if ph[0] == ph[1] and pw[0] == pw[1]:
+            padding = (ph[0], pw[0])
+        else:
+            x = F.pad(x, (pw[0], pw[1], ph[0], ph[1]), value=float("-inf"))
+            padding = 0
+    else:
+        padding = 0
+    y = F.max_pool2d(x, pool_size, strides, padding)
+    return y if first else y.permute(0, 2, 3, 1)
 
 
 def _padding(x, kernel_size, strides, padding, dilation_rate):
