@@ -281,6 +281,7 @@ _DIRECT = frozenset({
     keras.layers.MaxPooling2D, keras.layers.Multiply, keras.layers.ReLU,
     keras.layers.Rescaling, keras.layers.Reshape, keras.layers.ZeroPadding2D,
     zoo_layers.Conv2D, zoo_layers.DepthwiseConv2D, zoo_layers.SeparableConv2D,
+    zoo_layers.MaxPooling2D, zoo_layers.AveragePooling2D,
 })
 
 

@@ -189,6 +189,23 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class AveragePooling2D(keras.layers.AveragePooling2D):
+    """``keras.layers.AveragePooling2D`` computed by
+    :func:`keras_zoo_plus.ops.average_pool2d`: on torch/CPU the
+    channels_last data is pooled without Keras' two copies, and "same"
+    padding is left out of each window's count on every backend. Weights
+    (none), config and the function computed are Keras' own.
+
+    Example:
+        >>> layer = AveragePooling2D(3, strides=1, padding="same")
+    """
+
+    def call(self, inputs):
+        return zoo_ops.average_pool2d(inputs, self.pool_size, self.strides, self.padding,
+                                      self.data_format)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` whose inference pass (moving
     statistics: ``training`` false, or a frozen layer) goes through
@@ -896,6 +913,7 @@ def custom_objects():
         "DepthwiseConv2D": DepthwiseConv2D,
         "SeparableConv2D": SeparableConv2D,
         "MaxPooling2D": MaxPooling2D,
+        "AveragePooling2D": AveragePooling2D,
         "ScaledResidual": ScaledResidual,
         "Normalization": Normalization,
         # tf.keras writes the registered name in a flat model's config, the

@@ -784,3 +784,57 @@ def test_max_pool2d_arguments():
         zoo_ops.max_pool2d(x, 2, implementation="fast")
     # strides=None means the pool size, as in keras.ops.max_pool.
     assert tuple(zoo_ops.max_pool2d(x, 2).shape) == (1, 2, 2, 2)
+
+
+def _numpy_average_pool(x, pool, strides, padding):
+    """An independent reference on NHWC data: each window's mean over the
+    pixels it covers, "same" padding left out of the count (TensorFlow)."""
+    (kh, kw), (sh, sw) = pool, strides
+    n, h, w, c = x.shape
+    top = left = 0
+    if padding == "same":
+        oh, ow = -(-h // sh), -(-w // sw)
+        top = max((oh - 1) * sh + kh - h, 0) // 2
+        left = max((ow - 1) * sw + kw - w, 0) // 2
+    else:
+        oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = np.zeros((n, oh, ow, c), dtype="float64")
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = max(i * sh - top, 0), max(j * sw - left, 0)
+            r1, c1 = min(i * sh - top + kh, h), min(j * sw - left + kw, w)
+            out[:, i, j] = x[:, r0:r1, c0:c1].mean(axis=(1, 2))
+    return out.astype("float32")
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_average_pool2d_matches_numpy(data_format, padding):
+    """Values against the reference in every case (asymmetric "same"
+    padding included); gradients against Keras' op where Keras leaves the
+    padding out too (valid and symmetric padding)."""
+    for h, w, pool, strides in POOL_CASES:
+        pool2, strides2 = zoo_ops._pair(pool, "pool"), zoo_ops._pair(strides, "strides")
+        x = np.random.default_rng(h * w).standard_normal((2, h, w, 3)).astype("float32")
+        expected = _numpy_average_pool(x, pool2, strides2, padding)
+        if data_format == "channels_first":
+            x, expected = x.transpose(0, 3, 1, 2).copy(), expected.transpose(0, 3, 1, 2)
+        out, (grad,) = _value_and_grads(
+            lambda t, p=pool, s=strides: zoo_ops.average_pool2d(t, p, s, padding, data_format),
+            (x,))
+        _assert_close(out, expected, f"average_pool2d {h}x{w} {pool}/{strides} {padding}")
+        symmetric = padding == "valid" or all(
+            (t := zoo_ops.same_padding(n, k, st, 1))[0] == t[1]
+            for n, k, st in zip((h, w), pool2, strides2))
+        if symmetric:
+            _, (native_grad,) = _value_and_grads(
+                lambda t, p=pool, s=strides: keras.ops.average_pool(t, p, s, padding, data_format),
+                (x,))
+            _assert_close(grad, native_grad, "gradient")
+
+
+def test_average_pool2d_selection():
+    x = keras.ops.zeros((1, 4, 4, 2))
+    assert zoo_ops.has_kernel("average_pool2d", x, "channels_last") == (BACKEND == "torch")
+    with pytest.raises(ValueError, match=r"^`padding` must be 'valid' or 'same'; received 'full'\.$"):
+        zoo_ops.average_pool2d(x, 2, padding="full")
+    assert tuple(zoo_ops.average_pool2d(x, 2).shape) == (1, 2, 2, 2)

@@ -61,7 +61,7 @@ def apply_transition_block(x, reduction, *, data_format, name):
         int(channels * reduction), 1, use_bias=False,
         data_format=data_format, name=f"{name}_conv",
     )(x)
-    return layers.AveragePooling2D(2, strides=2, data_format=data_format, name=f"{name}_pool")(x)
+    return zoo_layers.AveragePooling2D(2, strides=2, data_format=data_format, name=f"{name}_pool")(x)
 
 
 def apply_stem(x, *, data_format):

@@ -91,7 +91,7 @@ def apply_mixed_5b(x, *, data_format):
     b2 = apply_conv_bn(x, 64, 1, data_format=df, name=f"{n}_branch_2_1")
     b2 = apply_conv_bn(b2, 96, 3, data_format=df, name=f"{n}_branch_2_2")
     b2 = apply_conv_bn(b2, 96, 3, data_format=df, name=f"{n}_branch_2_3")
-    bp = layers.AveragePooling2D(
+    bp = zoo_layers.AveragePooling2D(
         3, strides=1, padding="same", data_format=df, name=f"{n}_pool"
     )(x)
     bp = apply_conv_bn(bp, 64, 1, data_format=df, name=f"{n}_branch_pool")

@@ -39,7 +39,7 @@ def _concat(branches, *, data_format, name):
 
 def _avg_pool_branch(x, filters, *, data_format, name):
     """3x3/1 average pool ("same") then a 1x1 convolution."""
-    p = layers.AveragePooling2D(
+    p = zoo_layers.AveragePooling2D(
         3, strides=1, padding="same", data_format=data_format, name=f"{name}_pool"
     )(x)
     return apply_conv_bn(p, filters, 1, data_format=data_format, name=f"{name}_branch_pool")

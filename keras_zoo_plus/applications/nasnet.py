@@ -106,7 +106,7 @@ def apply_adjust(p, ip, filters, *, p_is_larger, data_format, block_id):
     axis = imagenet.channel_axis(data_format)
     if p_is_larger:
         p = layers.Activation("relu", name=f"adjust_relu_1_{block_id}")(p)
-        p1 = layers.AveragePooling2D(
+        p1 = zoo_layers.AveragePooling2D(
             1, strides=2, padding="valid", data_format=data_format,
             name=f"adjust_avg_pool_1_{block_id}",
         )(p)
@@ -117,7 +117,7 @@ def apply_adjust(p, ip, filters, *, p_is_larger, data_format, block_id):
         p2 = layers.Cropping2D(
             ((1, 0), (1, 0)), data_format=data_format, name=f"adjust_crop_{block_id}"
         )(p2)
-        p2 = layers.AveragePooling2D(
+        p2 = zoo_layers.AveragePooling2D(
             1, strides=2, padding="valid", data_format=data_format,
             name=f"adjust_avg_pool_2_{block_id}",
         )(p2)
@@ -134,7 +134,7 @@ def apply_adjust(p, ip, filters, *, p_is_larger, data_format, block_id):
 
 
 def _avg3(x, strides, data_format, name, padding="same"):
-    return layers.AveragePooling2D(
+    return zoo_layers.AveragePooling2D(
         3, strides=strides, padding=padding, data_format=data_format, name=name
     )(x)
 

@@ -109,7 +109,7 @@ def apply_block(x, filters, *, strides, projection, drop_rate, data_format, name
     shortcut = x
     if projection:
         if strides == 2:
-            shortcut = layers.AveragePooling2D(2, 2, padding="same", data_format=data_format,
+            shortcut = zoo_layers.AveragePooling2D(2, 2, padding="same", data_format=data_format,
                                                name=f"{name}_projection_pooling")(x)
         shortcut = _conv_bn(shortcut, 4 * filters, 1, 1, data_format=data_format,
                             name=f"{name}_projection_conv",

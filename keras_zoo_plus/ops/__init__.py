@@ -72,7 +72,7 @@ hooks; whatever it leaves out is the default of ``_portable``:
 - ``fused_inference_supported()``, ``fused_inference_active(x)``.
 - kernel hooks, named like a public function here (``conv2d``,
   ``depthwise_conv2d``, ``separable_conv2d``, ``batch_normalization``,
-  ``conv_batchnorm``, ``max_pool2d``) or like any ``keras.ops`` function. A hook gets the
+  ``conv_batchnorm``, ``max_pool2d``, ``average_pool2d``) or like any ``keras.ops`` function. A hook gets the
   function's normalised arguments and ``implementation=`` (never
   ``"auto"`` or ``"native"``) and returns the result, or
   ``NotImplemented`` to leave these arguments to the portable
@@ -828,6 +828,57 @@ def max_pool2d(x, pool_size, strides=None, padding="valid", data_format=None,
     return keras.ops.max_pool(x, pool_size, strides, padding, data_format)
 
 
+def average_pool2d(x, pool_size, strides=None, padding="valid", data_format=None,
+                   implementation="auto"):
+    """2D average pooling; same contract as ``keras.ops.average_pool`` on 4D
+    inputs: with ``"same"`` padding the padded pixels are left out of each
+    window's count, as TensorFlow and JAX compute it.
+
+    On torch/CPU (``"channels_last"``) the NCHW view of channels_last data is
+    pooled as it lies; Keras copies it to NCHW and back (10-35x slower per
+    layer, see the torch kernel). Its asymmetric "same" padding there
+    (Keras pads by replicating the edge) counts an edge pixel twice where a
+    3x3/2 window meets the border; ours leaves the padding out on every
+    backend. Elsewhere it is Keras' op.
+
+    Args:
+        x: 4D input in ``data_format``.
+        pool_size: int or pair.
+        strides: int or pair; ``None`` means ``pool_size``.
+        padding: ``"valid"`` or ``"same"``.
+        data_format: ``"channels_last"``, ``"channels_first"`` or ``None``.
+        implementation: ``"auto"``, ``"native"`` (``keras.ops.average_pool``),
+            or the backend's formulation by name.
+
+    Returns:
+        The pooled tensor in ``data_format``.
+
+    Raises:
+        ValueError: for an unknown ``padding``, ``data_format`` or
+            ``implementation``, or a bad ``pool_size``/``strides``.
+
+    Example:
+        >>> y = average_pool2d(x, 3, strides=1, padding="same")
+    """
+
+    data_format = resolve_data_format(data_format)
+    padding = str(padding).lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"`padding` must be 'valid' or 'same'; received {padding!r}.")
+    _check_implementation(implementation)
+    pool_size = _pair(pool_size, "pool_size")
+    strides = pool_size if strides is None else _pair(strides, "strides")
+    if implementation == "auto":
+        implementation = _select(x, data_format, "average_pool2d")
+    kernel_fn = _kernel("average_pool2d", implementation)
+    if kernel_fn is not None:
+        y = kernel_fn(x, pool_size=pool_size, strides=strides, padding=padding,
+                      data_format=data_format, implementation=implementation)
+        if y is not NotImplemented:
+            return y
+    return keras.ops.average_pool(x, pool_size, strides, padding, data_format)
+
+
 def __getattr__(name):
     """Any other ``keras.ops`` function by name, running the backend
     module's hook of that name when it has one (module docstring), with an
@@ -855,6 +906,7 @@ def __getattr__(name):
 
 __all__ = [
     "IMPLEMENTATIONS",
+    "average_pool2d",
     "batch_normalization",
     "channel_dense",
     "conv2d",
