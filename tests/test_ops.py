@@ -737,9 +737,17 @@ def _numpy_max_pool(x, pool, strides, padding):
     return out
 
 
+def _runs_kernel(op, x, data_format):
+    """Whether ``op`` on ``x`` reaches a kernel of the running backend (in
+    the current export scope) rather than the ``keras.ops`` function."""
+    return zoo_ops._kernel(op, zoo_ops._select(x, data_format, op)) is not None
+
+
 @pytest.mark.parametrize("exporting", [False, True], ids=["run", "export_scope"])
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_max_pool2d_matches_numpy(data_format, padding, exporting):
+    """Values against the reference always; gradients against Keras' op
+    where a kernel of ours ran (elsewhere the op is Keras' own)."""
     from keras_zoo_plus.ops._common import export_scope
 
     for h, w, pool, strides in POOL_CASES:
@@ -753,6 +761,12 @@ def test_max_pool2d_matches_numpy(data_format, padding, exporting):
             with export_scope() if exporting else contextlib.nullcontext():
                 return zoo_ops.max_pool2d(t, pool, strides, padding, data_format)
 
+        with export_scope() if exporting else contextlib.nullcontext():
+            kernel = _runs_kernel("max_pool2d", keras.ops.convert_to_tensor(x), data_format)
+        if not kernel:
+            out = keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x)))
+            np.testing.assert_array_equal(out, expected)
+            continue
         out, (grad,) = _value_and_grads(fn, (x,))
         np.testing.assert_array_equal(out, expected)
         # Each output's weight lands on the one input that won its window.
@@ -810,18 +824,24 @@ def _numpy_average_pool(x, pool, strides, padding):
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_average_pool2d_matches_numpy(data_format, padding):
     """Values against the reference in every case (asymmetric "same"
-    padding included); gradients against Keras' op where Keras leaves the
-    padding out too (valid and symmetric padding)."""
+    padding included); where a kernel of ours ran, gradients against
+    Keras' op where Keras leaves the padding out too (valid and symmetric
+    padding)."""
     for h, w, pool, strides in POOL_CASES:
         pool2, strides2 = zoo_ops._pair(pool, "pool"), zoo_ops._pair(strides, "strides")
         x = np.random.default_rng(h * w).standard_normal((2, h, w, 3)).astype("float32")
         expected = _numpy_average_pool(x, pool2, strides2, padding)
         if data_format == "channels_first":
             x, expected = x.transpose(0, 3, 1, 2).copy(), expected.transpose(0, 3, 1, 2)
+        what = f"average_pool2d {h}x{w} {pool}/{strides} {padding}"
+        if not _runs_kernel("average_pool2d", keras.ops.convert_to_tensor(x), data_format):
+            out = zoo_ops.average_pool2d(x, pool, strides, padding, data_format)
+            _assert_close(keras.ops.convert_to_numpy(out), expected, what)
+            continue
         out, (grad,) = _value_and_grads(
             lambda t, p=pool, s=strides: zoo_ops.average_pool2d(t, p, s, padding, data_format),
             (x,))
-        _assert_close(out, expected, f"average_pool2d {h}x{w} {pool}/{strides} {padding}")
+        _assert_close(out, expected, what)
         symmetric = padding == "valid" or all(
             (t := zoo_ops.same_padding(n, k, st, 1))[0] == t[1]
             for n, k, st in zip((h, w), pool2, strides2))

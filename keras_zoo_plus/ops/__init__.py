@@ -835,8 +835,8 @@ def average_pool2d(x, pool_size, strides=None, padding="valid", data_format=None
     window's count, as TensorFlow and JAX compute it.
 
     On torch/CPU (``"channels_last"``) the NCHW view of channels_last data is
-    pooled as it lies; Keras copies it to NCHW and back (10-35x slower per
-    layer, see the torch kernel). Its asymmetric "same" padding there
+    pooled as it lies; Keras copies it to NCHW and back (see the torch
+    kernel for the figures). Its asymmetric "same" padding there
     (Keras pads by replicating the edge) counts an edge pixel twice where a
     3x3/2 window meets the border; ours leaves the padding out on every
     backend. Elsewhere it is Keras' op.
