@@ -226,7 +226,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
         ):
             return super().call(inputs, training=training, mask=mask)
         dtype = keras.backend.result_type(inputs.dtype, "float32")
-        inputs = ops.cast(inputs, dtype)
+        if keras.backend.standardize_dtype(inputs.dtype) != dtype:
+            inputs = ops.cast(inputs, dtype)
         outputs = zoo_ops.batch_normalization(
             inputs,
             ops.cast(self.moving_mean, dtype),
@@ -236,6 +237,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
             scale=ops.cast(self.gamma, dtype) if self.scale else None,
             epsilon=self.epsilon,
         )
+        if keras.backend.standardize_dtype(outputs.dtype) == self.compute_dtype:
+            return outputs  # no Cast node in an exported graph
         return ops.cast(outputs, self.compute_dtype)
 
 

@@ -178,6 +178,25 @@ def test_torch_export_under_no_grad_is_the_plain_graph(tmp_path):
     assert not any("mkldnn" in op.lower() or "pointwise" in op.lower() for op in ops)
 
 
+@pytest.mark.only_backend("torch")
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_torch_export_keeps_each_batch_normalization_one_node(data_format, tmp_path):
+    """Each BatchNormalization layer becomes one ONNX BatchNormalization,
+    which onnxruntime folds into the convolution before it; Keras' torch
+    formulation left Sub, Mul and Add between two Casts (MobileNet,
+    224 px, batch 16: 1.67x the onnxruntime throughput, see the
+    CHANGELOG)."""
+    import onnx
+
+    model = _model("mobilenet", data_format)
+    path = tmp_path / "m.onnx"
+    assert kz.export(model, path).passed
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    layers = [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]
+    assert len(layers) == 27
+    assert ops.count("BatchNormalization") == len(layers)
+
+
 @pytest.mark.only_backend("tensorflow")
 @pytest.mark.parametrize("format", ["saved_model", "litert"])
 @pytest.mark.parametrize("name, data_format", [

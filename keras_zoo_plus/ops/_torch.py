@@ -52,7 +52,7 @@ def _exporting():
 # The kernels that stay while exporting: their Keras formulation passes
 # traced sizes where TorchScript needs constants (see _exporting, max_pool2d;
 # average_pool2d computes the same static padding).
-_EXPORTABLE = ("layer_normalization", "max_pool2d", "average_pool2d")
+_EXPORTABLE = ("layer_normalization", "max_pool2d", "average_pool2d", "batch_normalization")
 
 
 def select_implementation(x=None, data_format=None, op=None):
@@ -99,6 +99,8 @@ def batch_normalization(x, mean, variance, axis, *, offset, scale, epsilon, impl
     import torch
 
     x = keras.ops.convert_to_tensor(x)
+    if _exporting():
+        return _exportable_batch_norm(x, mean, variance, axis, offset, scale, epsilon)
     multiplier, shift = _fold_batchnorm(mean, variance, offset, scale, epsilon)
     axis = axis % x.ndim
     if axis != x.ndim - 1:
@@ -107,6 +109,22 @@ def batch_normalization(x, mean, variance, axis, *, offset, scale, epsilon, impl
         multiplier = multiplier.reshape(shape)
         shift = shift.reshape(shape)
     return torch.addcmul(shift.to(x.dtype), x, multiplier.to(x.dtype))
+
+
+def _exportable_batch_norm(x, mean, variance, axis, offset, scale, epsilon):
+    """``F.batch_norm`` on the NCHW view: one ONNX BatchNormalization, which
+    onnxruntime folds into the convolution before it, where Keras'
+    formulation leaves Sub, Mul and Add."""
+    import torch.nn.functional as F
+
+    axis = axis % x.ndim
+    if x.ndim != 4 or axis not in (1, 3):
+        return NotImplemented
+    view = x if axis == 1 else x.permute(0, 3, 1, 2)
+    y = F.batch_norm(view, _tensor(mean), _tensor(variance),
+                     None if scale is None else _tensor(scale),
+                     None if offset is None else _tensor(offset), False, 0.0, epsilon)
+    return y if axis == 1 else y.permute(0, 2, 3, 1)
 
 
 def layer_normalization(x, gamma, beta, *, axis, epsilon, implementation):
