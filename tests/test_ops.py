@@ -737,6 +737,17 @@ def _numpy_max_pool(x, pool, strides, padding):
     return out
 
 
+def _pool_case(reference, h, w, pool, strides, padding, data_format):
+    """A seeded (2, h, w, 3) input in ``data_format`` and ``reference``'s
+    pooled output of it (computed on NHWC, transposed alike)."""
+    x = np.random.default_rng(h * w).standard_normal((2, h, w, 3)).astype("float32")
+    expected = reference(x, zoo_ops._pair(pool, "pool"), zoo_ops._pair(strides, "strides"),
+                         padding)
+    if data_format == "channels_first":
+        return x.transpose(0, 3, 1, 2).copy(), expected.transpose(0, 3, 1, 2)
+    return x, expected
+
+
 def _runs_kernel(op, x, data_format):
     """Whether ``op`` on ``x`` reaches a kernel of the running backend (in
     the current export scope) rather than the ``keras.ops`` function."""
@@ -751,11 +762,7 @@ def test_max_pool2d_matches_numpy(data_format, padding, exporting):
     from keras_zoo_plus.ops._common import export_scope
 
     for h, w, pool, strides in POOL_CASES:
-        pool2, strides2 = zoo_ops._pair(pool, "pool"), zoo_ops._pair(strides, "strides")
-        x = np.random.default_rng(h * w).standard_normal((2, h, w, 3)).astype("float32")
-        expected = _numpy_max_pool(x, pool2, strides2, padding)
-        if data_format == "channels_first":
-            x, expected = x.transpose(0, 3, 1, 2).copy(), expected.transpose(0, 3, 1, 2)
+        x, expected = _pool_case(_numpy_max_pool, h, w, pool, strides, padding, data_format)
 
         def fn(t, pool=pool, strides=strides):
             with export_scope() if exporting else contextlib.nullcontext():
@@ -828,11 +835,7 @@ def test_average_pool2d_matches_numpy(data_format, padding):
     Keras' op where Keras leaves the padding out too (valid and symmetric
     padding)."""
     for h, w, pool, strides in POOL_CASES:
-        pool2, strides2 = zoo_ops._pair(pool, "pool"), zoo_ops._pair(strides, "strides")
-        x = np.random.default_rng(h * w).standard_normal((2, h, w, 3)).astype("float32")
-        expected = _numpy_average_pool(x, pool2, strides2, padding)
-        if data_format == "channels_first":
-            x, expected = x.transpose(0, 3, 1, 2).copy(), expected.transpose(0, 3, 1, 2)
+        x, expected = _pool_case(_numpy_average_pool, h, w, pool, strides, padding, data_format)
         what = f"average_pool2d {h}x{w} {pool}/{strides} {padding}"
         if not _runs_kernel("average_pool2d", keras.ops.convert_to_tensor(x), data_format):
             out = zoo_ops.average_pool2d(x, pool, strides, padding, data_format)
@@ -844,7 +847,8 @@ def test_average_pool2d_matches_numpy(data_format, padding):
         _assert_close(out, expected, what)
         symmetric = padding == "valid" or all(
             (t := zoo_ops.same_padding(n, k, st, 1))[0] == t[1]
-            for n, k, st in zip((h, w), pool2, strides2))
+            for n, k, st in zip((h, w), zoo_ops._pair(pool, "pool"),
+                                zoo_ops._pair(strides, "strides")))
         if symmetric:
             _, (native_grad,) = _value_and_grads(
                 lambda t, p=pool, s=strides: keras.ops.average_pool(t, p, s, padding, data_format),

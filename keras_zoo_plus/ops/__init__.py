@@ -810,22 +810,8 @@ def max_pool2d(x, pool_size, strides=None, padding="valid", data_format=None,
         >>> y = max_pool2d(x, 3, strides=2, padding="same")
     """
 
-    data_format = resolve_data_format(data_format)
-    padding = str(padding).lower()
-    if padding not in ("valid", "same"):
-        raise ValueError(f"`padding` must be 'valid' or 'same'; received {padding!r}.")
-    _check_implementation(implementation)
-    pool_size = _pair(pool_size, "pool_size")
-    strides = pool_size if strides is None else _pair(strides, "strides")
-    if implementation == "auto":
-        implementation = _select(x, data_format, "max_pool2d")
-    kernel_fn = _kernel("max_pool2d", implementation)
-    if kernel_fn is not None:
-        y = kernel_fn(x, pool_size=pool_size, strides=strides, padding=padding,
-                      data_format=data_format, implementation=implementation)
-        if y is not NotImplemented:
-            return y
-    return keras.ops.max_pool(x, pool_size, strides, padding, data_format)
+    return _pool2d("max_pool2d", keras.ops.max_pool, x, pool_size, strides, padding,
+                   data_format, implementation)
 
 
 def average_pool2d(x, pool_size, strides=None, padding="valid", data_format=None,
@@ -861,6 +847,14 @@ def average_pool2d(x, pool_size, strides=None, padding="valid", data_format=None
         >>> y = average_pool2d(x, 3, strides=1, padding="same")
     """
 
+    return _pool2d("average_pool2d", keras.ops.average_pool, x, pool_size, strides, padding,
+                   data_format, implementation)
+
+
+def _pool2d(op, portable, x, pool_size, strides, padding, data_format, implementation):
+    """The pooling functions' common part: arguments checked and
+    normalised, the backend's kernel ``op`` when one runs, else
+    ``portable`` (the ``keras.ops`` function)."""
     data_format = resolve_data_format(data_format)
     padding = str(padding).lower()
     if padding not in ("valid", "same"):
@@ -869,14 +863,14 @@ def average_pool2d(x, pool_size, strides=None, padding="valid", data_format=None
     pool_size = _pair(pool_size, "pool_size")
     strides = pool_size if strides is None else _pair(strides, "strides")
     if implementation == "auto":
-        implementation = _select(x, data_format, "average_pool2d")
-    kernel_fn = _kernel("average_pool2d", implementation)
+        implementation = _select(x, data_format, op)
+    kernel_fn = _kernel(op, implementation)
     if kernel_fn is not None:
         y = kernel_fn(x, pool_size=pool_size, strides=strides, padding=padding,
                       data_format=data_format, implementation=implementation)
         if y is not NotImplemented:
             return y
-    return keras.ops.average_pool(x, pool_size, strides, padding, data_format)
+    return portable(x, pool_size, strides, padding, data_format)
 
 
 def __getattr__(name):

@@ -482,23 +482,35 @@ def max_pool2d(x, *, pool_size, strides, padding, data_format, implementation):
     keras.applications 2.12x -> 2.86x (``bench``)."""
     import torch.nn.functional as F
 
-    x = _tensor(x)
-    if x.device.type == "meta":  # a symbolic build: Keras' path handles "meta"
+    prepared = _pool_input(x, pool_size, strides, padding, data_format)
+    if prepared is None:  # a symbolic build: Keras' path handles "meta"
         return NotImplemented
+    x, first, pad, box = prepared
+    if box is not None:
+        x = F.pad(x, box, value=float("-inf"))
+    y = F.max_pool2d(x, pool_size, strides, pad)
+    return y if first else y.permute(0, 2, 3, 1)
+
+
+def _pool_input(x, pool_size, strides, padding, data_format):
+    """``(view, first, pad, box)`` for a pool kernel, or ``None`` for a
+    symbolic ("meta") tensor: ``view`` is the NCHW view of ``x`` as it
+    lies, ``first`` whether ``x`` was channels_first, ``pad`` the pool's
+    own padding (symmetric "same" padding, else 0) and ``box`` the
+    ``F.pad`` box of asymmetric "same" padding (else ``None``), from
+    static sizes."""
+    x = _tensor(x)
+    if x.device.type == "meta":
+        return None
     first = data_format == "channels_first"
     x = x if first else x.permute(0, 3, 1, 2)
-    if padding == "same":
-        ph = _common.same_padding(int(x.shape[2]), pool_size[0], strides[0], 1)
-        pw = _common.same_padding(int(x.shape[3]), pool_size[1], strides[1], 1)
-        if ph[0] == ph[1] and pw[0] == pw[1]:
-            padding = (ph[0], pw[0])
-        else:
-            x = F.pad(x, (pw[0], pw[1], ph[0], ph[1]), value=float("-inf"))
-            padding = 0
-    else:
-        padding = 0
-    y = F.max_pool2d(x, pool_size, strides, padding)
-    return y if first else y.permute(0, 2, 3, 1)
+    if padding != "same":
+        return x, first, 0, None
+    ph = _common.same_padding(int(x.shape[2]), pool_size[0], strides[0], 1)
+    pw = _common.same_padding(int(x.shape[3]), pool_size[1], strides[1], 1)
+    if ph[0] == ph[1] and pw[0] == pw[1]:
+        return x, first, (ph[0], pw[0]), None
+    return x, first, 0, (pw[0], pw[1], ph[0], ph[1])
 
 
 def average_pool2d(x, *, pool_size, strides, padding, data_format, implementation):
@@ -516,24 +528,16 @@ def average_pool2d(x, *, pool_size, strides, padding, data_format, implementatio
     keras.applications (``bench``, batch 16): 1.35x -> 2.02x."""
     import torch.nn.functional as F
 
-    x = _tensor(x)
-    if x.device.type == "meta":  # a symbolic build: Keras' path handles "meta"
+    prepared = _pool_input(x, pool_size, strides, padding, data_format)
+    if prepared is None:  # a symbolic build: Keras' path handles "meta"
         return NotImplemented
-    first = data_format == "channels_first"
-    x = x if first else x.permute(0, 3, 1, 2)
-    pad = 0
-    if padding == "same":
-        ph = _common.same_padding(int(x.shape[2]), pool_size[0], strides[0], 1)
-        pw = _common.same_padding(int(x.shape[3]), pool_size[1], strides[1], 1)
-        if ph[0] == ph[1] and pw[0] == pw[1]:
-            pad = (ph[0], pw[0])
-        else:
-            box = (pw[0], pw[1], ph[0], ph[1])
-            area = pool_size[0] * pool_size[1]
-            ones = x.new_ones((1, 1, int(x.shape[2]), int(x.shape[3])))
-            count = F.avg_pool2d(F.pad(ones, box), pool_size, strides) * area
-            y = F.avg_pool2d(F.pad(x, box), pool_size, strides) * area / count
-            return y if first else y.permute(0, 2, 3, 1)
+    x, first, pad, box = prepared
+    if box is not None:
+        area = pool_size[0] * pool_size[1]
+        ones = x.new_ones((1, 1, int(x.shape[2]), int(x.shape[3])))
+        count = F.avg_pool2d(F.pad(ones, box), pool_size, strides) * area
+        y = F.avg_pool2d(F.pad(x, box), pool_size, strides) * area / count
+        return y if first else y.permute(0, 2, 3, 1)
     y = F.avg_pool2d(x, pool_size, strides, pad, count_include_pad=False)
     return y if first else y.permute(0, 2, 3, 1)
 
