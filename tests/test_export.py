@@ -48,9 +48,20 @@ UNFINISHED = {
 }
 # The format each family exports in here: alternate between families, and
 # torch takes the other one from tensorflow and jax.
+# Families whose turn is swapped on every backend: tf2onnx converts
+# NASNetMobile in 52 s channels_last against 86 s channels_first (measured
+# 2026-12-02, its transposes), so tensorflow takes channels_last and torch,
+# whose exporter is fast either way, channels_first.
+_SWAPPED = {"nasnet_mobile"}
+
+
+def _family_format(i, name):
+    turn = i + _OFFSET[BACKEND] + (name in _SWAPPED)
+    return ("channels_last", "channels_first")[turn % 2]
+
+
 FAMILY_CASES = [
-    pytest.param(name, ("channels_last", "channels_first")[(i + _OFFSET[BACKEND]) % 2],
-                 id=f"{name}-{('channels_last', 'channels_first')[(i + _OFFSET[BACKEND]) % 2]}")
+    pytest.param(name, _family_format(i, name), id=f"{name}-{_family_format(i, name)}")
     for i, name in enumerate(FAMILIES) if (BACKEND, name) not in UNFINISHED
 ]
 # The oracle case each backend exports (one family per backend, each
