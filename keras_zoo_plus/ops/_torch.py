@@ -49,16 +49,18 @@ def _exporting():
                 or torch.compiler.is_exporting() or _common.in_export_scope())
 
 
-# The kernels that stay while exporting: their Keras formulation passes
-# traced sizes where TorchScript needs constants (see _exporting, max_pool2d;
-# average_pool2d computes the same static padding).
+# The kernels that stay while exporting: Keras' layer normalisation and
+# pooling pass traced sizes where TorchScript needs constants (see
+# _exporting, max_pool2d; average_pool2d pads the same way), and Keras'
+# batch normalisation exports as Sub, Mul and Add where ours is one ONNX
+# BatchNormalization (_exportable_batch_norm).
 _EXPORTABLE = ("layer_normalization", "max_pool2d", "average_pool2d", "batch_normalization")
 
 
 def select_implementation(x=None, data_format=None, op=None):
     """``"channels_last"`` on CPU (and for Keras' symbolic "meta" builds),
     ``"native"`` on accelerators and while :func:`_exporting` (but for
-    layer normalisation and max pooling)."""
+    the kernels of ``_EXPORTABLE``)."""
     if _exporting():
         return "channels_last" if op in _EXPORTABLE else "native"
     return "channels_last" if _device_kind(x) in ("cpu", "meta") else "native"
