@@ -22,6 +22,11 @@ Each (case, data format) model is built once per worker
   (keras_zoo_plus.ops), so only the families with depthwise or separable
   convolutions get it there. Once per family (see ``_checks``).
 
+On JAX, ResNet-RS270, 350 and 420 take the eager path instead of the
+compiled one (``EAGER_ON_JAX``): they repeat ResNet-RS200's layers, whose
+compiled path is checked, and compiling their long programs cost more
+than all the other ResNet-RS models together.
+
 On JAX the noxfile compiles with most XLA optimizations off (its ENV:
 a fifth to a third cheaper, outputs about 1e-6 from the default
 pipeline's); the ``weights_file`` case of each family, in both formats,
@@ -69,8 +74,28 @@ _DEPTHWISE_FAMILIES = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "xception", 
                        "efficientnet", "efficientnet_v2")
 
 
+# On JAX these models are checked through their eager call instead of one
+# compiled program. ResNet-RS270, 350 and 420 repeat ResNet-RS200's layers
+# more times: every layer of theirs, class, arguments and input and output
+# shapes, is one of ResNet-RS200's (test_eager_on_jax_models_repeat_
+# resnet_rs200; the only exception, the top's Dropout rate, does nothing in
+# inference). XLA compiles a program in time that grows with its length:
+# at -O0 (the noxfile's ENV) their compiled parity builds cost 45, 64 and 83
+# s of JAX worker time (both data formats; 2026-12-02, Intel Xeon). Eager
+# JAX compiles each operation once per shape and keeps it in the
+# compilation cache, which ResNet-RS200's and each other's calls fill:
+# ResNet-RS420's eager call took 4.3 s after ResNet-RS350's, against 20 s
+# to compile it. The compiled path of those very layers is checked on
+# ResNet-RS50 to 200, in both data formats.
+EAGER_ON_JAX = frozenset({"resnetrs270", "resnetrs350", "resnetrs420"})
+#: What the models of EAGER_ON_JAX repeat.
+EAGER_ON_JAX_REPEAT = "resnetrs200"
+
+
 def _checks(case):
     c = CASES[case]
+    if BACKEND == "jax" and c.model in EAGER_ON_JAX:
+        return ["eager"]
     checks = ["weights_file" if case in LOADER_CASES else "in_process"]
     family = model_table.get(c.model).family
     # The second path runs the same layers one formulation apart (torch:
@@ -148,6 +173,44 @@ def test_oracle_parity(case, data_format, check):
     what = f"{case} {data_format} {check}"
     print(f"{what}: rel err {err:.3g}")
     assert err <= REL_TOL, f"{what}: rel err {err:.3g} > {REL_TOL}"
+
+
+def _layer_signatures(model):
+    """``{(class, arguments but the name, input shapes, output shape)}`` of
+    ``model``'s layers."""
+    def shapes(tensors):
+        return repr([tuple(t.shape) for t in keras.tree.flatten(tensors)])
+
+    return {
+        (type(layer).__name__,
+         repr(sorted((k, v) for k, v in layer.get_config().items() if k != "name")),
+         shapes(layer.input), shapes(layer.output))
+        for layer in model.layers
+    }
+
+
+@pytest.mark.backend_independent
+def test_eager_on_jax_models_repeat_resnet_rs200():
+    """The grounds of EAGER_ON_JAX: each of those models is made of
+    ResNet-RS200's layers (decided by backend-free Python, see
+    test_model_table.test_constructors_branch_on_no_backend), so the
+    compiled path of every layer they run is checked on ResNet-RS200."""
+    import zoo_builds
+
+    def signatures(model_name):
+        entry = model_table.get(model_name)
+        kwargs = model_cache.constructor_kwargs(f"{model_name}_top", "channels_last")
+        model = zoo_builds.structure(entry.constructor, weights=None, **kwargs)
+        return _layer_signatures(model), len(model.layers)
+
+    reference, n_reference = signatures(EAGER_ON_JAX_REPEAT)
+    for name in sorted(EAGER_ON_JAX):
+        assert model_table.get(name).family == model_table.get(EAGER_ON_JAX_REPEAT).family
+        theirs, n_layers = signatures(name)
+        assert n_layers > n_reference, (name, n_layers, n_reference)
+        extra = {sig for sig in theirs - reference if sig[0] != "Dropout"}
+        assert not extra, f"{name}: layers that {EAGER_ON_JAX_REPEAT} does not have: {extra}"
+    keras.backend.clear_session()
 
 
 @pytest.mark.backend_independent
