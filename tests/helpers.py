@@ -150,7 +150,9 @@ def default_xla_optimizations():
     whatever ``JAX_DISABLE_MOST_OPTIMIZATIONS`` says (the noxfile sets it:
     LLVM at -O0 took a fifth to a third off every compilation, and its
     outputs differ from the default pipeline's by about 1e-6; see the
-    noxfile's ENV). Elsewhere it does nothing. Yields whether the setting
+    noxfile's ENV). The noxfile's jax session also turns XLA's CPU fusion
+    emitters off (BACKEND_ENV), which this cannot undo: XLA reads its flags
+    once per process. Elsewhere it does nothing. Yields whether the setting
     was changed."""
     import keras
 
