@@ -99,6 +99,24 @@ def _check_levels(entry, model, rows, cols, data_format):
         assert features.output[level.name] is model.get_layer(level.layer).output
 
 
+def _assert_shapes_come_from_python(model):
+    """Every operation of ``model`` (nested models' included) computes its
+    output shape in Python, ``compute_output_shape``: Keras traces an
+    operation's ``call`` through the backend (jax.eval_shape, torch's meta
+    tensors, a TensorFlow graph) only when that method is left at Layer's
+    default (``Layer.compute_output_spec``). So the symbolic shapes read
+    here are the same on every backend."""
+    from keras.src.utils.python_utils import is_default
+
+    traced, stack = set(), list(model.operations)
+    while stack:
+        op = stack.pop()
+        stack.extend(getattr(op, "operations", ()))
+        if not isinstance(op, keras.layers.InputLayer) and is_default(op.compute_output_shape):
+            traced.add(type(op).__name__)
+    assert not traced, f"{model.name}: output shapes traced through the backend: {sorted(traced)}"
+
+
 def _structure(entry, data_format, rows, cols):
     shape = (3, rows, cols) if data_format == "channels_first" else (rows, cols, 3)
     return zoo_builds.structure(
@@ -110,10 +128,31 @@ def test_every_family_has_its_sizes():
     assert set(SIZES) == {entry.family for entry in ENTRIES}
 
 
+@pytest.mark.backend_independent
+def test_shape_check_names_an_operation_whose_shape_the_backend_traces():
+    class Traced(keras.layers.Layer):
+        def call(self, x):
+            return x * 2
+
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, Traced()(keras.layers.ReLU()(inputs)), name="toy")
+    with pytest.raises(AssertionError,
+                       match=r"toy: output shapes traced through the backend: \['Traced'\]"):
+        _assert_shapes_come_from_python(model)
+
+
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
 def test_levels_of_every_model_at_its_minimum_size(entry, data_format):
+    """Symbolic shapes only, which Python computes (asserted here), so one
+    backend's session checks every model (it cost 120 worker-s on
+    tensorflow and jax, 2026-12-02). The shapes each backend computes at
+    run time are checked in every session by the oracle-parity tests (the
+    no-top output is the P5 level; shapes compared with tf_keras') and by
+    test_fam_a's channels_first feature tests."""
     m = entry.min_size
     model = _structure(entry, data_format, m, m)
+    _assert_shapes_come_from_python(model)
     _check_levels(entry, model, m, m, data_format)
 
 
