@@ -3,6 +3,7 @@
 import contextlib
 import importlib.util
 import pathlib
+import random
 
 import keras
 
@@ -19,20 +20,27 @@ def _load(name):
 @contextlib.contextmanager
 def _seeded_unseeded_initializers(seed):
     """Draw the unseeded initializers (the random backbone's, the decoder's)
-    from a generator seeded here, then put back the one that was there.
+    from generators seeded here, then put back the ones that were there:
+    Keras' global seed generator, and Python's ``random``, from which an
+    initializer created without a seed takes its seed
+    (``keras.random.make_default_seed``).
 
-    Without it the draw depended on every unseeded initializer the worker
-    had run before, and one CI run drew a backbone whose decoder fitted
-    slowly (loss 0.82x the first step's after 6 steps, against 0.57-0.67x
-    in ten fresh processes)."""
+    Without them the draw depended on everything the worker had run
+    before, and CI runs drew backbones whose decoder fitted slowly (loss
+    0.82x the first step's after 6 steps, against 0.57-0.67x in ten fresh
+    processes; and, with only Keras' generator seeded, once more in a full
+    jax session, 2026-12-02)."""
     from keras.src.backend.common import global_state
     from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
 
     before = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
+    python_state = random.getstate()
     global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, keras.random.SeedGenerator(seed))
+    random.seed(seed)
     try:
         yield
     finally:
+        random.setstate(python_state)
         global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, before)
 
 
