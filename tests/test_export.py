@@ -410,7 +410,6 @@ def test_cli_exports_a_zoo_model(capsys, tmp_path):
 @pytest.mark.backend_independent
 def test_cli_exports_a_model_file_with_its_weights(capsys, tmp_path):
     model = _model("mobilenet")
-    keras.utils.set_random_seed(3)
     for v in model.trainable_variables[:3]:
         v.assign(np.random.default_rng(3).normal(size=v.shape).astype("float32"))
     saved = tmp_path / "mine.keras"
