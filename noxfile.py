@@ -85,9 +85,9 @@ BACKEND_ENV = {
         # session (2453 s of stop 34's CI, which ran out of its 90
         # minutes). Measured here (Intel Xeon, 2026-12-02): ResNet-RS420
         # compiled in 15.9 s instead of 21.7, RegNetX002 in 2.8 instead of
-        # 5.1; building and predicting the smallest model of every family
-        # in both formats took 350 s instead of 525 (default optimization
-        # level). Outputs: 29 of those 32 identical to the bit, the others
+        # 5.1 (one after the other, same load). Outputs of the smallest
+        # model of every family in both formats, at the default
+        # optimization level: 29 of 32 identical to the bit, the others
         # within 6.9e-7 (rel). This is the one way in which the default
         # pipeline cases (helpers.default_xla_optimizations) differ from a
         # user's predict. TensorFlow's XLA accepts the flag too (a `check`
