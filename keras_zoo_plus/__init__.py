@@ -31,6 +31,9 @@ _LAZY = {
     "custom_objects": ("keras_zoo_plus.layers", "custom_objects"),
     "feature_extractor": ("keras_zoo_plus.features", "feature_extractor"),
     "export": ("keras_zoo_plus.exporting", "export"),
+    "layout_map": ("keras_zoo_plus.distribution", "layout_map"),
+    # bytes_per_device, MIN_SIZE (a module: ``layout_map`` is the function)
+    "distribution": ("keras_zoo_plus.distribution", None),
     # ExportError, ExportResult, FORMATS ... (a module: ``export`` is the function)
     "exporting": ("keras_zoo_plus.exporting", None),
     "create_model": ("keras_zoo_plus.registry", "create_model"),

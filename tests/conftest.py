@@ -1,8 +1,17 @@
 import os
 import sys
 
-import keras
-import pytest
+# Two virtual CPU devices for JAX (tests/test_distribution.py shards over
+# them). XLA reads the flag when JAX creates its CPU client, the first time
+# a device is asked for: before any test runs. Every other test still runs
+# on the first device, as a user's single-device program does.
+if os.environ.get("KERAS_BACKEND") == "jax" and "host_platform_device_count" not in os.environ.get(
+        "XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = " ".join(
+        filter(None, [os.environ.get("XLA_FLAGS"), "--xla_force_host_platform_device_count=2"]))
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
