@@ -186,10 +186,20 @@ def test_data_parallel_fine_tuning_matches_one_device(name):
     two images per device. (With batch statistics, training at this size
     is chaotic: on one device, weights moved by 1e-7 of themselves gave
     ResNet50 a 10% different loss after 3 steps; see
-    :func:`test_data_parallel_freeze_schedules_match_one_device`.)"""
-    rows, moved, one, two = _data_parallel_run(name, bn_frozen)
+    :func:`test_data_parallel_with_batch_statistics_everywhere`.)
+
+    Within rel 1e-5, or, where float32 rounding alone spreads one
+    device's result wider (a model whose synthetic logits are in the
+    hundreds: ResNet50V2's loss starts at 359), within three times that
+    spread, measured as in the batch-statistics case."""
+    rows, moved, one, _ = _data_parallel_run(name, bn_frozen)
     assert len(moved) >= len([p for p in one[3] if p.endswith("kernel")]) // 4
-    _assert_same_weights(rows)
+    worst = max(r[1] for r in rows)
+    if worst > 1e-5:
+        rounding = max(r[1] for r in _compare(one, _fine_tune(
+            name, contextlib.nullcontext(), bn_frozen, state=_rounded(one[4]), rate=one[5])))
+        print(f"DP {name}: two devices {worst:.3g}, rounding {rounding:.3g}")
+        assert worst <= 3 * rounding, (worst, rounding)
 
 
 @pytest.mark.only_backend("jax")
