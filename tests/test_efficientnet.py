@@ -2,7 +2,8 @@
 ``weights="imagenet"`` builds (the extra ``rescaling_1``, from files served
 under the mirror), input-channel adaptation of the in-graph Normalization,
 stochastic depth (training only; rates as keras.applications'), the
-V2 preprocessing, argument errors, and mixed precision.
+V2 preprocessing and argument errors (mixed precision: every model's, in
+tests/test_mixed_precision.py).
 
 Oracle parity of every variant, top and no-top, both data formats, is in
 tests/test_parity.py; the tf.keras-saved models in
@@ -17,7 +18,6 @@ import math
 import pathlib
 
 import keras
-import model_cache
 import numpy as np
 import pytest
 import zoo_builds
@@ -29,11 +29,8 @@ from keras_zoo_plus.deferred import build_without_initializers
 from helpers import (
     REL_TOL,
     golden_arrays,
-    golden_input,
-    legacy_entries,
     load_golden,
     rel_error,
-    run_model,
     write_legacy_h5,
 )
 
@@ -242,82 +239,3 @@ def test_depth_divisor_rounds_every_width():
     assert model.get_layer("stem_conv").filters == 32
     assert model.get_layer("block1a_project_conv").filters == 16
     assert model.get_layer("block2a_project_conv").filters == 32  # 24 -> 32
-
-
-# --------------------------------------------------------------------------
-# Mixed precision (tensorflow#50171: EfficientNet is a known casualty)
-
-
-POLICIES = ("mixed_float16", "mixed_bfloat16")
-
-
-def _mixed_precision_run(name, policies, data_format, *, train):
-    """Under each of ``policies``: the oracle case ``{name}_top`` (its size,
-    batch and synthetic weights, tests/test_parity.py) built under the
-    policy, inference within rel 2e-2 of the oracle's float32 output (the
-    golden file: an independent reference, and no float32 build of ours
-    to compile first), no NaN; with ``train``, the steps that the first
-    update takes."""
-    case = f"{name}_top"
-    entry = model_table.get(name)
-    kwargs = model_cache.constructor_kwargs(case, data_format)
-    structure, arrays = model_cache.synthetic_arrays(case)
-    expected, _ = load_golden(case)
-    x = golden_input(case, data_format)
-    for policy in policies:
-        previous = keras.config.dtype_policy().name
-        keras.config.set_dtype_policy(policy)
-        try:
-            model = build_without_initializers(entry.constructor, weights=None, **kwargs)
-            weights.assign_legacy(model, legacy_entries(structure, arrays), source=case)
-            compute = policy.split("_")[1]
-            assert model.get_layer("stem_conv").compute_dtype == compute
-            assert model.get_layer("stem_bn").variable_dtype == "float32"
-            assert model.get_layer("predictions").compute_dtype == compute
-            # Eager on TensorFlow (no graph to trace), one XLA program on
-            # JAX, predict's path on torch: helpers.run_model.
-            y = run_model(model, x).astype("float64")
-            loss = _first_update(model, x, f"{name} {policy}") if train else None
-        finally:
-            keras.config.set_dtype_policy(previous)
-        assert np.all(np.isfinite(y))
-        err = rel_error(y, expected)
-        print(f"{name} {policy} {data_format}: rel {err:.3g} vs the float32 oracle, loss {loss}")
-        assert err <= 2e-2, (policy, err)
-
-
-def _first_update(model, x, what):
-    """Train until the classifier's kernel changes (at most 8 steps): under
-    float16 the loss scale (2**15 at first) makes the first steps'
-    gradients overflow; those steps are skipped and the scale halved, as
-    Keras' LossScaleOptimizer intends. Returns the last (finite) loss."""
-    model.compile(optimizer=keras.optimizers.SGD(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    kernel = model.get_layer("predictions").kernel
-    before = keras.ops.convert_to_numpy(kernel).copy()
-    for _ in range(8):
-        loss = float(model.train_on_batch(x, np.arange(1, len(x) + 1)))
-        assert np.isfinite(loss), what
-        if not np.array_equal(before, keras.ops.convert_to_numpy(kernel)):
-            return loss
-    raise AssertionError(f"{what}: 8 training steps changed no weight")
-
-
-@pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_v2_b0"])
-def test_mixed_precision_inference_and_training_step(name, policy):
-    """Build, inference within rel 2e-2 of float32 and a training step
-    (loss scaling under float16), on the smallest model of each family; the
-    normalisations keep float32 variables."""
-    _mixed_precision_run(name, [policy], "channels_last", train=True)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [e.name for e in model_table.entries()
-                                  if e.family.startswith("efficientnet")
-                                  and e.name not in ("efficientnet_b0", "efficientnet_v2_b0")])
-def test_mixed_precision_inference_of_every_variant(name):
-    """The other variants share the representatives' layers; depth and width
-    are what could overflow float16: inference of each under both
-    policies, channels_first."""
-    _mixed_precision_run(name, POLICIES, "channels_first", train=False)
