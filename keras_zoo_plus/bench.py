@@ -11,9 +11,15 @@ between rounds; the reported ratio is the median over rounds of
 ``keras time / our time`` (> 1 means ours is faster) and the img/s are
 ``batch / median time``.
 
+With ``--dtype-policy`` (:func:`compare_dtype_policy`) the peer is our own
+model in float32 and ours runs under a mixed precision policy
+(``mixed_bfloat16``, ``mixed_float16``), same weights; the ratio is
+``float32 time / policy time``.
+
 Example:
     $ KERAS_BACKEND=jax keras-zoo-plus bench --models MobileNet ResNet50 --rounds 7
     $ KERAS_BACKEND=tensorflow keras-zoo-plus bench --peer tf_keras --models RegNetY002
+    $ KERAS_BACKEND=torch keras-zoo-plus bench --dtype-policy mixed_bfloat16 --models ResNet50
 """
 
 from __future__ import annotations
@@ -432,6 +438,88 @@ def _alternate(fns, rounds, log):
     return {k: statistics.median(v) for k, v in times.items()}, ratios
 
 
+#: ``--dtype-policy`` values: the mixed policies timed against float32.
+DTYPE_POLICIES = ("mixed_bfloat16", "mixed_float16")
+
+
+def build_under_policy(name, policy, size=224, data_format="channels_last"):
+    """Our model ``name`` built under the global dtype policy ``policy``
+    (variables float32, computation in the policy's compute dtype), the
+    previous global policy restored afterwards."""
+    previous = keras.config.dtype_policy().name
+    keras.config.set_dtype_policy(policy)
+    try:
+        return build_ours(name, size, data_format)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def compare_dtype_policy(name, policy, batch=16, size=224, train=False, rounds=5,
+                         data_format="channels_last", log=print):
+    """Time our model ``name`` under the mixed ``policy`` against the same
+    model in float32, same weights, alternating rounds in one process.
+
+    Args:
+        name: A constructor of :mod:`keras_zoo_plus.applications`.
+        policy: One of :data:`DTYPE_POLICIES`.
+        batch, size, train, rounds, data_format: as for :func:`compare`.
+        log: Where progress lines go.
+
+    Returns:
+        dict with ``model, mode, policy, float32_ips, policy_ips, ratio``
+        (median over rounds of float32 time / policy time: > 1 means the
+        policy is faster), the per-round ``ratios`` and, for inference,
+        the outputs' max relative ``deviation`` (policy vs float32).
+
+    Raises:
+        ValueError: for a ``policy`` not in :data:`DTYPE_POLICIES`.
+    """
+    if policy not in DTYPE_POLICIES:
+        raise ValueError(f"`policy` must be one of {list(DTYPE_POLICIES)}. "
+                         f"Received: policy={policy!r}")
+    reference = build_ours(name, size, data_format)
+    mixed = build_under_policy(name, policy, size, data_format)
+    # Same values: the mixed model's variables are float32 as well.
+    mixed.set_weights(reference.get_weights())
+    _, x = _inputs(batch, size, data_format)
+    deviation = None
+    if not train:
+        a = keras.ops.convert_to_numpy(reference.predict_on_batch(x)).astype("float64")
+        b = keras.ops.convert_to_numpy(
+            keras.ops.cast(mixed.predict_on_batch(x), "float32")).astype("float64")
+        deviation = _deviation(b, a)
+        log(f"{name}: max rel deviation {policy} vs float32 {deviation:.2e}")
+    fns = {"ours": _step_fn(mixed, x, train), "float32": _step_fn(reference, x, train)}
+    med, ratios = _alternate(fns, rounds, log)
+    return {
+        "model": name,
+        "mode": "train" if train else "infer",
+        "policy": policy,
+        "float32_ips": batch / med["float32"],
+        "policy_ips": batch / med["ours"],
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+        "deviation": deviation,
+    }
+
+
+def format_policy_table(results):
+    """Markdown table of :func:`compare_dtype_policy` results (one policy
+    per run)."""
+    backend = keras.backend.backend()
+    policy = results[0]["policy"] if results else DTYPE_POLICIES[0]
+    lines = [
+        f"| model | backend | mode | float32 img/s | {policy} img/s | speed-up (median) | "
+        "max rel deviation |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        dev = "n/a" if r["deviation"] is None else f"{r['deviation']:.1e}"
+        lines.append(f"| {r['model']} | {backend} | {r['mode']} | {r['float32_ips']:.1f} | "
+                     f"{r['policy_ips']:.1f} | {r['ratio']:.2f}x | {dev} |")
+    return "\n".join(lines)
+
+
 #: Run in a fresh process by :func:`peak_rss`: build one side's model with
 #: weights=None, run one inference, print the peak resident set size (KiB).
 #: Linux's ``VmHWM`` is read, not ``ru_maxrss``: the latter carries the
@@ -750,8 +838,10 @@ def main(args):
     :mod:`keras_zoo_plus.cli`, which defines the subcommand's options."""
     import sys
 
-    if getattr(args, "backends", None):
+    if getattr(args, "backends", None) and getattr(args, "dtype_policy", None) is None:
         return _main_backends(args)
+    if getattr(args, "dtype_policy", None) is not None:
+        return _main_dtype_policy(args)
     peer = getattr(args, "peer", None) or "keras"
     problem = None
     if getattr(args, "passes", None) is not None:
@@ -833,6 +923,70 @@ def main(args):
     return 0 if results else 1
 
 
+def _main_dtype_policy(args):
+    """``bench --dtype-policy POLICY``: each model under ``POLICY`` against
+    itself in float32 (:func:`compare_dtype_policy`), in one table."""
+
+    policy = args.dtype_policy
+    latency = getattr(args, "latency", False)
+    problem = None
+    if policy not in DTYPE_POLICIES:
+        problem = (f"--dtype-policy: unknown policy {policy!r}; choose from "
+                   f"{', '.join(DTYPE_POLICIES)}")
+    else:
+        for flag, given in (("--peer", getattr(args, "peer", None)),
+                            ("--backends", getattr(args, "backends", None)),
+                            ("--memory", getattr(args, "memory", False)),
+                            ("--plot", getattr(args, "plot", None)),
+                            ("--passes", getattr(args, "passes", None))):
+            if given:
+                problem = (f"--dtype-policy times our models against themselves in float32; "
+                           f"it cannot be combined with {flag}")
+                break
+    checked = _names_and_batch(args, problem, latency)
+    if checked is None:
+        return 2
+    names, batch = checked
+    results = [compare_dtype_policy(name, policy, batch, args.size, args.train, args.rounds,
+                                    args.data_format)
+               for name in names]
+    print(f"batch {batch}, {args.size}x{args.size}, {args.data_format}, {args.rounds} "
+          f"alternating rounds, {policy} against float32")
+    print(format_policy_table(results))
+    if args.json:
+        _write_json(args.json, {
+            "schema_version": 1,
+            "backend": keras.backend.backend(),
+            "keras_version": keras.__version__,
+            "batch": batch,
+            "size": args.size,
+            "rounds": args.rounds,
+            "data_format": args.data_format,
+            "dtype_policy": policy,
+            "results": results,
+        })
+    return 0 if results else 1
+
+
+def _names_and_batch(args, problem, latency):
+    """After a mode's own usage checks (``problem``: the first one failed,
+    or None), the checks every mode shares: ``(model names, batch)``, or
+    None once a usage error is printed."""
+    import sys
+
+    if problem is None and latency and args.batch not in (None, 1):
+        problem = f"--latency times one image; it cannot be combined with --batch {args.batch}"
+    if problem is None:
+        try:
+            names = _model_names(args.models, peer=None)
+        except UsageError as exc:
+            problem = str(exc)
+    if problem:
+        sys.stderr.write(f"keras-zoo-plus: error: {problem}\n")
+        return None
+    return names, (1 if latency else (args.batch or 16))
+
+
 def _main_backends(args):
     """``bench --backends``: our models timed on several backends, one
     process each (:func:`compare_backends`), in one table."""
@@ -855,17 +1009,10 @@ def _main_backends(args):
         problem = "--memory compares with keras.applications; it cannot be combined with --backends"
     elif args.plot:
         problem = "--plot draws ours against a peer; it cannot be combined with --backends"
-    elif latency and args.batch not in (None, 1):
-        problem = f"--latency times one image; it cannot be combined with --batch {args.batch}"
-    if problem is None:
-        try:
-            names = _model_names(args.models, peer=None)
-        except UsageError as exc:
-            problem = str(exc)
-    if problem:
-        sys.stderr.write(f"keras-zoo-plus: error: {problem}\n")
+    checked = _names_and_batch(args, problem, latency)
+    if checked is None:
         return 2
-    batch = 1 if latency else (args.batch or 16)
+    names, batch = checked
     passes = getattr(args, "passes", None) or 2
 
     def log(line):

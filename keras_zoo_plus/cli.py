@@ -583,6 +583,11 @@ def _add_bench_parser(sub):
     p.add_argument("--passes", type=_positive_int, default=None,
                    help="with --backends: passes over the backends, in rotated order; each "
                         "figure is the median of the passes' medians (default 2)")
+    p.add_argument("--dtype-policy", metavar="POLICY", default=None,
+                   help="time our models under this mixed precision policy "
+                        "(mixed_bfloat16 or mixed_float16) against themselves in float32, "
+                        "same weights, alternating rounds in one process; not with --peer, "
+                        "--backends, --memory or --plot")
     p.add_argument("--plot", metavar="FILE.png", help="bar chart of img/s (needs matplotlib)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--sgemm", action="store_true", help="also print numpy's sgemm peak")

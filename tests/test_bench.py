@@ -325,6 +325,11 @@ if TENSORFLOW:
     (["--passes", "3"], "--passes applies to --backends (passes over the backends)"),
 ])
 def test_backends_usage_errors(capsys, argv, message):
+    _assert_usage_error(capsys, argv, message)
+
+
+def _assert_usage_error(capsys, argv, message):
+    """Exit 2, nothing on stdout, one line on stderr starting with the message."""
     code, out, err = _run(capsys, *argv)
     assert (code, out) == (2, "")
     assert err.startswith(f"keras-zoo-plus: error: {message}")
@@ -413,3 +418,111 @@ def test_backends_times_every_backend_and_their_outputs_agree(capsys, tmp_path):
     assert r["ratio"]["torch"] == pytest.approx(r["ips"]["torch"] / r["ips"]["tensorflow"])
     assert max(r["deviation"].values()) <= 1e-5, r["deviation"]
     assert lines[3].startswith(f"| RegNetX002 | inference | {r['ips']['tensorflow']:.1f} | ")
+
+
+# ``--dtype-policy``: our model under a mixed policy against itself in float32.
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("argv, message", [
+    (["--dtype-policy", "float16"],
+     "--dtype-policy: unknown policy 'float16'; choose from mixed_bfloat16, mixed_float16"),
+    (["--dtype-policy", "mixed_bfloat16", "--peer", "keras"],
+     "--dtype-policy times our models against themselves in float32; it cannot be combined "
+     "with --peer"),
+    (["--dtype-policy", "mixed_float16", "--backends", "torch"],
+     "--dtype-policy times our models against themselves in float32; it cannot be combined "
+     "with --backends"),
+    (["--dtype-policy", "mixed_bfloat16", "--memory"],
+     "--dtype-policy times our models against themselves in float32; it cannot be combined "
+     "with --memory"),
+    (["--dtype-policy", "mixed_bfloat16", "--plot", "x.png"],
+     "--dtype-policy times our models against themselves in float32; it cannot be combined "
+     "with --plot"),
+    (["--dtype-policy", "mixed_bfloat16", "--latency", "--batch", "4"],
+     "--latency times one image; it cannot be combined with --batch 4"),
+    (["--dtype-policy", "mixed_bfloat16", "--models", "ResNet51"],
+     "--models: unknown model 'ResNet51'; choose from "),
+])
+def test_dtype_policy_usage_errors(capsys, argv, message):
+    _assert_usage_error(capsys, argv, message)
+
+
+@pytest.mark.backend_independent
+def test_compare_dtype_policy_alternates_and_takes_medians(monkeypatch):
+    """The builds are a two-layer model and the timer a table of seconds per
+    side, so the arithmetic is checked exactly: img/s is batch over each
+    side's median, the ratio the median of the rounds' float32 / policy
+    times; the mixed build leaves the global policy as it was."""
+    def tiny(name, size=224, data_format="channels_last"):
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dense(5)(inputs)))
+
+    seconds = {"float32": [0.5, 0.75, 0.25], "mixed_bfloat16": [0.25, 0.25, 0.25]}
+    order = []
+
+    def step_fn(model, x, train):
+        def step():
+            return None
+
+        step.policy = model.dtype_policy.name
+        return step
+
+    def timer(fn):
+        order.append(fn.policy)
+        return seconds[fn.policy].pop(0)
+
+    monkeypatch.setattr(bench, "build_ours", tiny)
+    monkeypatch.setattr(bench, "_step_fn", step_fn)
+    monkeypatch.setattr(bench, "_inputs", lambda b, s, f: (None, np.ones((b, 4), "float32")))
+    monkeypatch.setattr(bench, "_time", timer)
+    lines = []
+    r = bench.compare_dtype_policy("Tiny", "mixed_bfloat16", batch=8, rounds=3, log=lines.append)
+    assert keras.config.dtype_policy().name == "float32"
+    assert order == ["mixed_bfloat16", "float32", "float32", "mixed_bfloat16",
+                     "mixed_bfloat16", "float32"]
+    assert r["float32_ips"] == 8 / 0.5 and r["policy_ips"] == 8 / 0.25
+    assert r["ratios"] == [2.0, 3.0, 1.0] and r["ratio"] == 2.0
+    # Same weights on both sides: bfloat16 rounding only.
+    assert 0 < r["deviation"] <= 2e-2
+    assert lines[0] == f"Tiny: max rel deviation mixed_bfloat16 vs float32 {r['deviation']:.2e}"
+    head, rule, row = bench.format_policy_table([r]).splitlines()
+    assert head == ("| model | backend | mode | float32 img/s | mixed_bfloat16 img/s | "
+                    "speed-up (median) | max rel deviation |")
+    assert rule == "|---|---|---|---:|---:|---:|---:|"
+    assert row == (f"| Tiny | {BACKEND} | infer | 16.0 | 32.0 | 2.00x | "
+                   f"{r['deviation']:.1e} |")
+    with pytest.raises(ValueError, match=re.escape(
+            "`policy` must be one of ['mixed_bfloat16', 'mixed_float16']. "
+            "Received: policy='float16'")):
+        bench.compare_dtype_policy("Tiny", "float16")
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_dtype_policy_report_and_json(capsys, tmp_path, train):
+    """One tiny real round under mixed_bfloat16 on this backend: the table,
+    the JSON, the two models' outputs close, the global policy restored."""
+    path = tmp_path / "bench.json"
+    code, out, err = _run(capsys, "--models", "MobileNet", "--dtype-policy", "mixed_bfloat16",
+                          "--batch", "2", "--size", "32", "--rounds", "1", "--json", str(path),
+                          *(["--train"] if train else []))
+    assert code == 0, err
+    assert keras.config.dtype_policy().name == "float32"
+    lines = out.splitlines()
+    mode = "train" if train else "infer"
+    assert ("batch 2, 32x32, channels_last, 1 alternating rounds, mixed_bfloat16 against float32"
+            in lines)
+    report = json.loads(path.read_text())
+    assert (report["backend"], report["dtype_policy"]) == (BACKEND, "mixed_bfloat16")
+    (r,) = report["results"]
+    assert (r["model"], r["mode"], r["policy"]) == ("MobileNet", mode, "mixed_bfloat16")
+    assert r["float32_ips"] > 0 and r["policy_ips"] > 0
+    assert r["ratio"] == pytest.approx(r["ratios"][0])
+    if train:
+        assert r["deviation"] is None
+    else:
+        assert 0 < r["deviation"] <= 2e-2
+    row = [line for line in lines if line.startswith("| MobileNet |")]
+    assert row == [f"| MobileNet | {BACKEND} | {mode} | {r['float32_ips']:.1f} | "
+                   f"{r['policy_ips']:.1f} | {r['ratio']:.2f}x | "
+                   + ("n/a" if train else f"{r['deviation']:.1e}") + " |"]
